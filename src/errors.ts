@@ -1,0 +1,89 @@
+/**
+ * One error base class for the whole gateway. Every error a user can see carries a stable `code`
+ * from {@link ErrorCode}; {@link httpStatusFor} maps each code to one HTTP status, and the
+ * `satisfies` clause makes a new code without a status fail to compile.
+ */
+export const errorStatus = {
+  // 400: the request itself is wrong
+  BAD_REQUEST: 400,
+  MALFORMED_JSON: 400,
+  INVALID_REQUEST: 400,
+  UNKNOWN_INPUT: 400,
+  MISSING_INPUT: 400,
+  DUPLICATE_INPUT: 400,
+  UNKNOWN_OUTPUT: 400,
+  DATATYPE_MISMATCH: 400,
+  SHAPE_MISMATCH: 400,
+  DATA_LENGTH_MISMATCH: 400,
+  INVALID_DATA: 400,
+  NON_FINITE_VALUE: 400,
+  VALUE_OUT_OF_RANGE: 400,
+  TOO_MANY_ELEMENTS: 400,
+  UNSUPPORTED_DATATYPE: 400,
+  INVALID_BINARY_DATA: 400,
+  INVALID_MODEL_NAME: 400,
+  INVALID_VERSION: 400,
+  // 401/403: who is asking
+  UNAUTHENTICATED: 401,
+  FORBIDDEN: 403,
+  // 404/405
+  MODEL_NOT_FOUND: 404,
+  VERSION_NOT_FOUND: 404,
+  NOT_FOUND: 404,
+  METHOD_NOT_ALLOWED: 405,
+  // 413/415/422/429/431
+  BODY_TOO_LARGE: 413,
+  UNSUPPORTED_MEDIA_TYPE: 415,
+  POLICY_VIOLATION: 422,
+  RATE_LIMITED: 429,
+  HEADERS_TOO_LARGE: 431,
+  // 5xx
+  INTERNAL: 500,
+  INFERENCE_FAILED: 500,
+  MODEL_NOT_READY: 503,
+  OVERLOADED: 503,
+  SHUTTING_DOWN: 503,
+  DEADLINE_EXCEEDED: 504,
+} as const satisfies Record<string, number>;
+
+/** A stable, documented error code. Changing one breaks clients. */
+export type ErrorCode = keyof typeof errorStatus;
+
+/** The HTTP status for an error code. */
+export function httpStatusFor(code: ErrorCode): number {
+  return errorStatus[code];
+}
+
+/** Options for {@link BastionError}. */
+export interface BastionErrorOptions {
+  /** The underlying error, for logs only; never sent to a client. */
+  readonly cause?: unknown;
+  /** Seconds a client should wait before retrying (429/503). */
+  readonly retryAfterSec?: number;
+}
+
+/**
+ * An error with a stable code. Its `message` is safe to send to a client: it must name what is
+ * wrong in the user's terms and never contain a stack trace, file path or secret.
+ */
+export class BastionError extends Error {
+  readonly code: ErrorCode;
+  readonly retryAfterSec: number | undefined;
+
+  constructor(code: ErrorCode, message: string, options: BastionErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'BastionError';
+    this.code = code;
+    this.retryAfterSec = options.retryAfterSec;
+  }
+
+  /** The HTTP status this error maps to. */
+  get status(): number {
+    return httpStatusFor(this.code);
+  }
+}
+
+/** True when `value` is a {@link BastionError}. */
+export function isBastionError(value: unknown): value is BastionError {
+  return value instanceof BastionError;
+}
