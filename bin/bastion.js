@@ -1,14 +1,14 @@
 #!/usr/bin/env node
-// Entry point for `npx bastion`. Runs the TypeScript sources through tsx when no build exists,
-// so a fresh clone works with `npm ci && npm start` alone.
+// Entry point for `npx bastion`. Runs the compiled build when there is one (npm run build),
+// else the TypeScript sources through tsx, so a fresh clone works with `npm ci && npm start`.
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { register } from 'node:module';
 
 const built = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
 if (existsSync(built)) {
   await import(built);
 } else {
-  register('tsx/esm', import.meta.url);
+  const { register } = await import('tsx/esm/api');
+  register();
   await import('../src/cli/main.ts');
 }

@@ -23,6 +23,8 @@ export const errorStatus = {
   INVALID_BINARY_DATA: 400,
   INVALID_MODEL_NAME: 400,
   INVALID_VERSION: 400,
+  /** The input passed validation but ONNX Runtime refused it (e.g. inconsistent batch sizes). */
+  INPUT_REJECTED_BY_MODEL: 400,
   // 401/403: who is asking
   UNAUTHENTICATED: 401,
   FORBIDDEN: 403,
@@ -37,6 +39,8 @@ export const errorStatus = {
   POLICY_VIOLATION: 422,
   RATE_LIMITED: 429,
   HEADERS_TOO_LARGE: 431,
+  /** The client went away before the answer (nginx's 499); only the audit log sees it. */
+  CLIENT_CLOSED_REQUEST: 499,
   // 5xx
   INTERNAL: 500,
   INFERENCE_FAILED: 500,

@@ -52,6 +52,11 @@ export interface TensorSpec {
   readonly name: string;
   readonly type: ElementType;
   readonly dims: readonly number[];
+  /**
+   * The symbolic name of each `-1` dimension (e.g. `batch`), `undefined` for fixed or unnamed ones.
+   * Inputs sharing a name must agree on its size.
+   */
+  readonly dimNames?: readonly (string | undefined)[];
 }
 
 /** A model's inputs and outputs, read from the loaded session. */

@@ -1,0 +1,60 @@
+import { parseArgs } from 'node:util';
+import { ConfigError, loadConfig } from '../config/load-config.js';
+import { createGateway, StartupError } from '../server.js';
+import { type CliCommand, exitCodes } from './cli-io.js';
+
+/**
+ * `bastion serve [--config FILE]`: starts the gateway and runs until SIGTERM/SIGINT, then shuts
+ * down gracefully. Resolves with the exit code once stopped.
+ */
+export const serveCommand: CliCommand = async (argv, io) => {
+  let configFile: string | undefined;
+  try {
+    const { values } = parseArgs({
+      args: [...argv],
+      options: { config: { type: 'string', short: 'c' } },
+      strict: true,
+      allowPositionals: false,
+    });
+    configFile = values.config;
+  } catch (error) {
+    io.stderr(`bastion serve: ${error instanceof Error ? error.message : String(error)}`);
+    return exitCodes.usage;
+  }
+  let gateway;
+  try {
+    const { config } = loadConfig({ file: configFile, env: io.env, cwd: io.cwd });
+    gateway = await createGateway(config);
+  } catch (error) {
+    if (error instanceof ConfigError || error instanceof StartupError) {
+      io.stderr(`bastion serve: ${error.message}`);
+      return exitCodes.usage;
+    }
+    throw error;
+  }
+  const stopped = new Promise<number>((resolve) => {
+    const stop = (signal: string): void => {
+      gateway.logger.info({ signal }, 'shutting down');
+      gateway.close().then(
+        () => {
+          resolve(exitCodes.ok);
+        },
+        (error: unknown) => {
+          gateway.logger.error({ err: error }, 'shutdown failed');
+          resolve(1);
+        },
+      );
+    };
+    process.once('SIGTERM', stop);
+    process.once('SIGINT', stop);
+  });
+  try {
+    await gateway.listen();
+  } catch (error) {
+    gateway.logger.error({ err: error }, 'start-up failed');
+    await gateway.close();
+    io.stderr(`bastion serve: ${error instanceof Error ? error.message : String(error)}`);
+    return 1;
+  }
+  return stopped;
+};

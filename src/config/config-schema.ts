@@ -1,0 +1,240 @@
+import { isAbsolute, resolve } from 'node:path';
+import { z } from 'zod';
+
+/** Model names per CONTRACT "Model repository". */
+export const modelNamePattern = /^[a-z0-9][a-z0-9._-]{0,63}$/;
+
+const MiB = 1024 * 1024;
+
+/** Engine and batching settings that a model's `config.yaml` may override. */
+export function createModelTuningSchema() {
+  return z.strictObject({
+    /** Worker threads holding a session of this model; 0 runs inline on the event loop. */
+    poolSize: z.number().int().min(0).max(64).optional(),
+    intraOpThreads: z.number().int().min(0).max(256).optional(),
+    interOpThreads: z.number().int().min(0).max(256).optional(),
+    graphOptimizationLevel: z.enum(['disabled', 'basic', 'extended', 'all']).optional(),
+    executionProviders: z
+      .array(z.enum(['cuda', 'cpu']))
+      .min(1)
+      .max(2)
+      .optional(),
+    /** Requests waiting for this model before new ones get 503. */
+    maxQueue: z.number().int().min(1).max(100_000).optional(),
+    /** Deadline of one inference request, queue wait included (504 after it). */
+    timeoutMs: z.number().int().min(1).max(600_000).optional(),
+    /** Largest element count of one request (all inputs together). */
+    maxElements: z.number().int().min(1).max(1_000_000_000).optional(),
+    /** 0 turns dynamic batching off. */
+    maxBatchSize: z.number().int().min(0).max(4096).optional(),
+    maxQueueDelayMs: z.number().min(0).max(1000).optional(),
+    preferredBatchSizes: z.array(z.number().int().min(1).max(4096)).max(16).optional(),
+    /** Requests per minute per subject for this model, overriding limits.requestsPerMinute. */
+    requestsPerMinute: z.number().int().min(1).max(10_000_000).optional(),
+  });
+}
+
+/** Settings of one model, after defaults and its own config.yaml are merged. */
+export interface ModelTuning {
+  readonly poolSize: number;
+  readonly intraOpThreads: number;
+  readonly interOpThreads: number;
+  readonly graphOptimizationLevel: 'disabled' | 'basic' | 'extended' | 'all';
+  readonly executionProviders: readonly ('cuda' | 'cpu')[];
+  readonly maxQueue: number;
+  readonly timeoutMs: number;
+  readonly maxElements: number;
+  readonly maxBatchSize: number;
+  readonly maxQueueDelayMs: number;
+  readonly preferredBatchSizes: readonly number[];
+  readonly requestsPerMinute?: number | undefined;
+}
+
+/**
+ * Builds the configuration schema. Paths are resolved against `baseDir` (the config file's
+ * folder) as they are parsed.
+ */
+export function createConfigSchema(baseDir: string) {
+  const path = z
+    .string()
+    .min(1)
+    .max(4096)
+    .transform((p) => (isAbsolute(p) ? p : resolve(baseDir, p)));
+
+  const tuning = createModelTuningSchema();
+
+  return z.strictObject({
+    /** `production` tightens every default; NODE_ENV=production forces it. */
+    mode: z.enum(['development', 'production']).default('development'),
+    /** Git-ignored folder for local state (dev issuer keys). */
+    stateDir: path.default(resolve(baseDir, '../var')),
+    server: z
+      .strictObject({
+        host: z.string().min(1).max(255).default('127.0.0.1'),
+        port: z.number().int().min(0).max(65_535).default(8080),
+        /** Trust X-Forwarded-* only from these proxies (false: never). */
+        trustProxy: z.union([z.boolean(), z.array(z.string().min(1)).max(64)]).default(false),
+        requestTimeoutMs: z.number().int().min(1000).max(3_600_000).default(60_000),
+        headersTimeoutMs: z.number().int().min(1000).max(600_000).default(15_000),
+        keepAliveTimeoutMs: z.number().int().min(100).max(600_000).default(5000),
+        maxConnections: z.number().int().min(1).max(1_000_000).default(4096),
+        /** Bound on graceful shutdown: in-flight requests get this long to finish. */
+        shutdownTimeoutMs: z.number().int().min(0).max(600_000).default(10_000),
+        cors: z
+          .strictObject({ origins: z.array(z.url().max(2048)).max(64).default([]) })
+          .prefault({}),
+        tls: z
+          .strictObject({
+            certFile: path,
+            keyFile: path,
+            clientCaFile: path.optional(),
+            requireClientCert: z.boolean().default(false),
+            /** When set, a client certificate's subject CN must be one of these. */
+            allowedClientSubjects: z.array(z.string().min(1).max(256)).max(1024).optional(),
+          })
+          .optional(),
+      })
+      .prefault({}),
+    auth: z
+      .strictObject({
+        /** Use the local development issuer (dev mode only). */
+        devIssuer: z.boolean().default(false),
+        issuer: z.string().min(1).max(2048).optional(),
+        audience: z.string().min(1).max(2048).optional(),
+        algorithms: z
+          .array(
+            z.enum([
+              'ES256',
+              'ES384',
+              'ES512',
+              'EdDSA',
+              'RS256',
+              'RS384',
+              'RS512',
+              'PS256',
+              'PS384',
+              'PS512',
+              'HS256',
+              'HS384',
+              'HS512',
+            ]),
+          )
+          .min(1)
+          .max(13)
+          .default(['ES256', 'EdDSA', 'RS256']),
+        jwksFile: path.optional(),
+        jwksUrl: z.url().max(2048).optional(),
+        /** File holding the HS* shared secret (only with HS* algorithms). */
+        hsSecretFile: path.optional(),
+        clockToleranceSec: z.number().int().min(0).max(300).default(30),
+        maxTokenBytes: z.number().int().min(256).max(65_536).default(8192),
+        jwksTimeoutMs: z.number().int().min(100).max(60_000).default(5000),
+        jwksCacheMaxAgeSec: z.number().int().min(1).max(86_400).default(600),
+        cache: z
+          .strictObject({
+            maxEntries: z.number().int().min(0).max(1_000_000).default(10_000),
+            ttlSec: z.number().int().min(1).max(86_400).default(300),
+          })
+          .prefault({}),
+      })
+      .prefault({}),
+    models: z
+      .strictObject({
+        repository: path.default(resolve(baseDir, '../models')),
+        /** PEM public keys; a key may be limited to model-name patterns (glob `*`). */
+        trustedKeys: z
+          .array(
+            z.union([
+              path,
+              z.strictObject({
+                file: path,
+                models: z.array(z.string().min(1).max(128)).min(1).max(1024).optional(),
+              }),
+            ]),
+          )
+          .max(256)
+          .default([]),
+        /** PEM CA certificates for certificate-mode signatures. */
+        trustedRoots: z
+          .array(
+            z.union([
+              path,
+              z.strictObject({
+                file: path,
+                models: z.array(z.string().min(1).max(128)).min(1).max(1024).optional(),
+              }),
+            ]),
+          )
+          .max(256)
+          .default([]),
+        /** Serve models that have no signature. Refused in production. */
+        allowUnsigned: z.boolean().default(false),
+        /** Extra paths inside a version folder that signatures do not cover. */
+        ignorePaths: z.array(z.string().min(1).max(1024)).max(256).default([]),
+        /** Scan the repository for new versions this often (0: never). */
+        pollIntervalSec: z.number().int().min(0).max(86_400).default(0),
+        /** AES-256-GCM key for model.onnx.enc: a file, or the name of an environment variable. */
+        encryptionKeyFile: path.optional(),
+        encryptionKeyEnv: z
+          .string()
+          .regex(/^[A-Z_][A-Z0-9_]{0,127}$/)
+          .optional(),
+        /** Defaults for every model; each model's config.yaml may override them. */
+        defaults: tuning.prefault({}),
+      })
+      .prefault({}),
+    audit: z
+      .strictObject({
+        enabled: z.boolean().default(true),
+        path: path.default(resolve(baseDir, '../var/audit/audit.log')),
+        hmacKeyFile: path.optional(),
+        /** `always`: fsync before each response; a number: group commit every N ms. */
+        fsync: z
+          .union([z.literal('always'), z.number().int().min(1).max(10_000)])
+          .default('always'),
+        maxBytes: z
+          .number()
+          .int()
+          .min(4096)
+          .max(64 * 1024 * MiB)
+          .default(256 * MiB),
+        /** Refuse to answer when the audit record cannot be written. */
+        failClosed: z.boolean().optional(),
+        /** Start a new chain segment when the existing log's tail is broken. */
+        acceptBrokenTail: z.boolean().default(false),
+      })
+      .prefault({}),
+    metrics: z
+      .strictObject({
+        enabled: z.boolean().default(true),
+        host: z.string().min(1).max(255).default('127.0.0.1'),
+        port: z.number().int().min(0).max(65_535).default(9464),
+        bearerTokenFile: path.optional(),
+      })
+      .prefault({}),
+    limits: z
+      .strictObject({
+        bodyBytes: z
+          .number()
+          .int()
+          .min(1024)
+          .max(2048 * MiB)
+          .default(16 * MiB),
+        requestsPerMinute: z.number().int().min(1).max(10_000_000).default(600),
+        /** Per-IP limit for requests that carry no valid token. */
+        unauthenticatedPerMinute: z.number().int().min(1).max(10_000_000).default(60),
+        redisUrl: z.url().max(2048).optional(),
+      })
+      .prefault({}),
+    logging: z
+      .strictObject({
+        level: z
+          .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
+          .default('info'),
+      })
+      .prefault({}),
+  });
+}
+
+/** The validated configuration, as parsed (paths absolute). */
+export type Config = z.output<ReturnType<typeof createConfigSchema>>;

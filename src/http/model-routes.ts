@@ -1,0 +1,118 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { BastionError } from '../errors.js';
+import { v2DatatypeOf } from '../inference/datatypes.js';
+import type { TensorSpec } from '../inference/engine.js';
+import type { InferenceService } from '../inference/inference-service.js';
+import type { ModelRegistry } from '../models/model-registry.js';
+import type { ReadyVersion } from '../models/model-state.js';
+import { type ModelParams, parseModelParams } from './route-params.js';
+
+/** Dependencies of the model routes. */
+export interface ModelRoutesOptions {
+  readonly registry: ModelRegistry;
+  readonly inference: InferenceService;
+}
+
+/** Per-route policy read by the auth and audit hooks (STYLE.md: the rate-limit/helmet idiom). */
+export interface RoutePolicy {
+  /** What the caller must hold: a model's infer scope, the manage scope, or any valid token. */
+  readonly access: 'infer' | 'manage' | 'token';
+  /** Whether requests to this route get an audit record. */
+  readonly audit: boolean;
+}
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    policy?: RoutePolicy;
+  }
+  interface FastifyRequest {
+    /** The model version that served (or was chosen for) this request, for audit and metrics. */
+    bastionTarget?: { model: string; version: number | undefined };
+  }
+}
+
+/** `GET /v2/models/...` metadata and ready, `POST .../infer`. */
+export function registerModelRoutes(app: FastifyInstance, options: ModelRoutesOptions): void {
+  const { registry, inference } = options;
+  const infer = { policy: { access: 'infer', audit: true } } as const;
+
+  for (const prefix of ['/v2/models/:model', '/v2/models/:model/versions/:version']) {
+    app.get(prefix, { config: infer }, (request: FastifyRequest<{ Params: ModelParams }>) => {
+      const { model, version } = parseModelParams(request.params);
+      request.bastionTarget = { model, version };
+      const lease = registry.acquire(model, version);
+      try {
+        return metadataOf(lease.version, readyVersions(registry, model));
+      } finally {
+        lease.release();
+      }
+    });
+
+    app.get(
+      `${prefix}/ready`,
+      { config: infer },
+      async (request: FastifyRequest<{ Params: ModelParams }>, reply: FastifyReply) => {
+        const { model, version } = parseModelParams(request.params);
+        request.bastionTarget = { model, version };
+        registry.acquire(model, version).release();
+        return reply.code(200).send();
+      },
+    );
+
+    app.post(
+      `${prefix}/infer`,
+      { config: infer },
+      async (request: FastifyRequest<{ Params: ModelParams }>, reply: FastifyReply) => {
+        const { model, version } = parseModelParams(request.params);
+        request.bastionTarget = { model, version };
+        const controller = new AbortController();
+        const onClose = (): void => {
+          if (!reply.raw.writableFinished) controller.abort();
+        };
+        reply.raw.once('close', onClose);
+        try {
+          const outcome = await inference.infer(
+            { model, version, body: request.body, signal: controller.signal },
+            {
+              onResolved: (ready) => {
+                request.bastionTarget = { model, version: ready.version };
+              },
+            },
+          );
+          return outcome.response;
+        } finally {
+          reply.raw.off('close', onClose);
+        }
+      },
+    );
+  }
+}
+
+function readyVersions(registry: ModelRegistry, model: string): string[] {
+  return registry
+    .list()
+    .filter((s) => s.model === model && s.state === 'ready')
+    .map((s) => s.version)
+    .sort((a, b) => a - b)
+    .map(String);
+}
+
+function metadataOf(ready: ReadyVersion, versions: string[]) {
+  const tensor = (spec: TensorSpec) => ({
+    name: spec.name,
+    datatype: v2DatatypeOf(spec.type),
+    shape: [...spec.dims],
+  });
+  return {
+    name: ready.model,
+    versions,
+    platform: 'onnxruntime_onnx',
+    inputs: ready.signature.inputs.map(tensor),
+    outputs: ready.signature.outputs.map(tensor),
+  };
+}
+
+/** Throws the v2 "method not allowed" error for a known path. */
+export function methodNotAllowed(allow: string): never {
+  throw new BastionError('METHOD_NOT_ALLOWED', `this path accepts ${allow} only`);
+}

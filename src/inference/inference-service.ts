@@ -1,0 +1,149 @@
+import { BastionError, isBastionError } from '../errors.js';
+import type { ModelRegistry } from '../models/model-registry.js';
+import type { ReadyVersion } from '../models/model-state.js';
+import type { HostTensor } from './engine.js';
+import { encodeTensor, type JsonTensor } from './tensor-codec.js';
+
+/** One inference call, as the domain sees it (no HTTP). */
+export interface InferCall {
+  readonly model: string;
+  /** Undefined: the highest ready version. */
+  readonly version?: number | undefined;
+  /** The untrusted request body (already parsed JSON). */
+  readonly body: unknown;
+  /** Aborted when the caller goes away. */
+  readonly signal?: AbortSignal | undefined;
+}
+
+/** The v2 infer response body. */
+export interface InferResponse {
+  model_name: string;
+  model_version: string;
+  id?: string;
+  outputs: JsonTensor[];
+}
+
+/** What happened, for the audit log and metrics. */
+export interface InferOutcome {
+  readonly response: InferResponse;
+  readonly version: number;
+  readonly rows: number | undefined;
+  readonly inferenceMs: number;
+}
+
+/** Hooks for metrics; all optional. */
+export interface InferenceHooks {
+  /** Called once the model version is chosen, even if the request then fails. */
+  readonly onResolved?: (version: ReadyVersion) => void;
+  readonly onInference?: (version: ReadyVersion, ms: number) => void;
+}
+
+/** The inference path: resolve the version, validate, run, encode. */
+export interface InferenceService {
+  /**
+   * Runs one inference.
+   *
+   * @throws BastionError for every failure a caller can see (4xx/5xx codes).
+   */
+  infer(call: InferCall, hooks?: InferenceHooks): Promise<InferOutcome>;
+}
+
+/** Dependencies of {@link createInferenceService}. */
+export interface InferenceServiceOptions {
+  readonly registry: ModelRegistry;
+  readonly log?: ((level: 'warn' | 'error', msg: string, fields?: object) => void) | undefined;
+}
+
+/** Creates the inference service over a model registry. */
+export function createInferenceService(options: InferenceServiceOptions): InferenceService {
+  const log = options.log ?? (() => undefined);
+  return {
+    async infer(call, hooks = {}) {
+      const lease = options.registry.acquire(call.model, call.version);
+      try {
+        const ready = lease.version;
+        hooks.onResolved?.(ready);
+        const request = ready.parser.parse(call.body);
+        const started = performance.now();
+        const outputs = await runWithDeadline(
+          ready,
+          request.feeds,
+          request.outputs,
+          call.signal,
+          log,
+        );
+        const inferenceMs = performance.now() - started;
+        hooks.onInference?.(ready, inferenceMs);
+        const response: InferResponse = {
+          model_name: ready.model,
+          model_version: String(ready.version),
+          outputs: request.outputs.map((name) => {
+            const tensor = outputs[name];
+            if (tensor === undefined) {
+              throw new BastionError('INTERNAL', `the model produced no output "${name}"`);
+            }
+            return encodeTensor(name, tensor);
+          }),
+        };
+        if (request.id !== undefined) response.id = request.id;
+        return { response, version: ready.version, rows: request.rows, inferenceMs };
+      } finally {
+        lease.release();
+      }
+    },
+  };
+}
+
+async function runWithDeadline(
+  ready: ReadyVersion,
+  feeds: Readonly<Record<string, HostTensor>>,
+  outputs: readonly string[],
+  callerSignal: AbortSignal | undefined,
+  log: NonNullable<InferenceServiceOptions['log']>,
+): Promise<Record<string, HostTensor>> {
+  const controller = new AbortController();
+  const timeoutMs = ready.tuning.timeoutMs;
+  const timer = setTimeout(() => {
+    controller.abort(
+      new BastionError('DEADLINE_EXCEEDED', `inference did not finish within ${timeoutMs} ms`),
+    );
+  }, timeoutMs);
+  const onCallerAbort = (): void => {
+    controller.abort(new BastionError('CLIENT_CLOSED_REQUEST', 'the client closed the request'));
+  };
+  if (callerSignal?.aborted === true) onCallerAbort();
+  else callerSignal?.addEventListener('abort', onCallerAbort, { once: true });
+  const { signal } = controller;
+  try {
+    const aborted = new Promise<never>((_, reject) => {
+      const fail = (): void => {
+        reject(toError(signal.reason));
+      };
+      if (signal.aborted) fail();
+      else signal.addEventListener('abort', fail, { once: true });
+    });
+    const run = ready.engine.run(feeds, outputs, { signal });
+    // The deadline answers the client even if the engine cannot stop a run already started.
+    run.catch(() => undefined);
+    return await Promise.race([run, aborted]);
+  } catch (error) {
+    if (isBastionError(error)) throw error;
+    log('warn', 'inference failed', {
+      model: ready.model,
+      version: ready.version,
+      err: error instanceof Error ? error.message : String(error),
+    });
+    throw new BastionError(
+      'INPUT_REJECTED_BY_MODEL',
+      'the model could not run on this input; check the shapes and values against the model metadata',
+      { cause: error },
+    );
+  } finally {
+    clearTimeout(timer);
+    callerSignal?.removeEventListener('abort', onCallerAbort);
+  }
+}
+
+function toError(reason: unknown): Error {
+  return reason instanceof Error ? reason : new BastionError('DEADLINE_EXCEEDED', 'aborted');
+}

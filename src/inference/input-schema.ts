@@ -1,0 +1,251 @@
+import { z } from 'zod';
+import { BastionError, type ErrorCode } from '../errors.js';
+import type { HostTensor, ModelSignature, TensorSpec } from './engine.js';
+import { elementTypeOf, isV2Datatype, v2DatatypeOf } from './datatypes.js';
+import { decodeElements, flattenData } from './tensor-codec.js';
+
+/** Largest rank a request may declare. */
+export const maxRank = 16;
+
+const parameterValue = z.union([z.string().max(4096), z.number(), z.boolean()]);
+const parameters = z.record(z.string().min(1).max(128), parameterValue).optional();
+
+/** The v2 infer request envelope, before any model-specific check. */
+export const inferRequestEnvelope = z.strictObject({
+  id: z.string().max(256).optional(),
+  parameters,
+  inputs: z
+    .array(
+      z.strictObject({
+        name: z.string().min(1).max(256),
+        shape: z
+          .array(
+            z
+              .number()
+              .int()
+              .min(0)
+              .max(2 ** 31),
+          )
+          .max(maxRank),
+        datatype: z.string().min(1).max(16),
+        parameters,
+        data: z.unknown(),
+      }),
+    )
+    .min(1)
+    .max(256),
+  outputs: z
+    .array(z.strictObject({ name: z.string().min(1).max(256), parameters }))
+    .max(256)
+    .optional(),
+});
+
+/** A request that passed validation: decoded tensors ready for the engine. */
+export interface BoundInferRequest {
+  readonly id: string | undefined;
+  readonly feeds: Readonly<Record<string, HostTensor>>;
+  readonly outputs: readonly string[];
+  /** Total elements over all inputs. */
+  readonly elements: number;
+  /** Rows along the first dimension when every input is batched by it (else undefined). */
+  readonly rows: number | undefined;
+}
+
+/** Limits applied while binding a request. */
+export interface InputSchemaLimits {
+  readonly maxElements: number;
+}
+
+/** Validates and decodes infer requests for one model version. */
+export interface InferRequestParser {
+  /** The zod schema, built once from the model's signature. */
+  readonly schema: z.ZodType<BoundInferRequest>;
+  /** Parses an untrusted body. @throws BastionError with a stable code and the offending input. */
+  parse(body: unknown): BoundInferRequest;
+}
+
+/**
+ * Builds the request schema of one model version from its signature. Everything a request can get
+ * wrong is checked here, before any tensor reaches ONNX Runtime: input names, datatypes, rank and
+ * fixed dimensions, symbolic dimensions shared between inputs, element counts and values.
+ */
+export function createInferRequestParser(
+  signature: ModelSignature,
+  limits: InputSchemaLimits,
+): InferRequestParser {
+  const specs = new Map<string, TensorSpec>(signature.inputs.map((s) => [s.name, s]));
+  const outputNames = new Set(signature.outputs.map((s) => s.name));
+  const allOutputs = signature.outputs.map((s) => s.name);
+  const batched =
+    signature.inputs.length > 0 &&
+    signature.inputs.every((s) => s.dims.length > 0 && s.dims[0] === -1);
+
+  const schema = inferRequestEnvelope.transform((request, ctx): BoundInferRequest => {
+    try {
+      return bind(request);
+    } catch (error) {
+      if (!(error instanceof BastionError)) throw error;
+      ctx.addIssue({ code: 'custom', message: error.message, params: { code: error.code } });
+      return z.NEVER;
+    }
+  });
+
+  function bind(request: z.output<typeof inferRequestEnvelope>): BoundInferRequest {
+    const seen = new Set<string>();
+    for (const input of request.inputs) {
+      if (!specs.has(input.name)) {
+        throw new BastionError(
+          'UNKNOWN_INPUT',
+          `input "${input.name}" is not an input of this model (expected: ${[...specs.keys()].join(', ')})`,
+        );
+      }
+      if (seen.has(input.name)) {
+        throw new BastionError('DUPLICATE_INPUT', `input "${input.name}" is given more than once`);
+      }
+      seen.add(input.name);
+    }
+    for (const name of specs.keys()) {
+      if (!seen.has(name)) throw new BastionError('MISSING_INPUT', `input "${name}" is missing`);
+    }
+
+    // Shapes and counts first: no data is touched until the whole request is known to fit.
+    let elements = 0;
+    const symbols = new Map<string, { size: number; input: string }>();
+    for (const input of request.inputs) {
+      const spec = specs.get(input.name) as TensorSpec;
+      if (!isV2Datatype(input.datatype)) {
+        throw new BastionError(
+          'UNSUPPORTED_DATATYPE',
+          `input "${input.name}": "${input.datatype}" is not a v2 datatype`,
+        );
+      }
+      if (elementTypeOf(input.datatype) !== spec.type) {
+        throw new BastionError(
+          'DATATYPE_MISMATCH',
+          `input "${input.name}": the model expects ${v2DatatypeOf(spec.type)}, got ${input.datatype}`,
+        );
+      }
+      checkShape(spec, input.shape, symbols);
+      elements += input.shape.reduce((a, b) => a * b, 1);
+      if (elements > limits.maxElements) {
+        throw new BastionError(
+          'TOO_MANY_ELEMENTS',
+          `the request holds more than ${limits.maxElements} elements, this model's limit`,
+        );
+      }
+    }
+
+    const feeds: Record<string, HostTensor> = Object.create(null) as Record<string, HostTensor>;
+    for (const input of request.inputs) {
+      const spec = specs.get(input.name) as TensorSpec;
+      const count = input.shape.reduce((a, b) => a * b, 1);
+      const values = flattenData(input.name, input.data, count);
+      feeds[input.name] = {
+        type: spec.type,
+        dims: input.shape,
+        data: decodeElements(input.name, spec.type, values),
+      };
+    }
+
+    let outputs: readonly string[] = allOutputs;
+    if (request.outputs !== undefined && request.outputs.length > 0) {
+      const wanted: string[] = [];
+      for (const output of request.outputs) {
+        if (!outputNames.has(output.name)) {
+          throw new BastionError(
+            'UNKNOWN_OUTPUT',
+            `output "${output.name}" is not an output of this model (expected: ${allOutputs.join(', ')})`,
+          );
+        }
+        if (wanted.includes(output.name)) {
+          throw new BastionError('INVALID_REQUEST', `output "${output.name}" is requested twice`);
+        }
+        wanted.push(output.name);
+      }
+      outputs = wanted;
+    }
+
+    const first = request.inputs[0];
+    return {
+      id: request.id,
+      feeds,
+      outputs,
+      elements,
+      rows: batched && first !== undefined ? first.shape[0] : undefined,
+    };
+  }
+
+  return {
+    schema,
+    parse(body: unknown): BoundInferRequest {
+      const result = schema.safeParse(body);
+      if (result.success) return result.data;
+      throw toBastionError(result.error.issues);
+    },
+  };
+}
+
+function checkShape(
+  spec: TensorSpec,
+  shape: readonly number[],
+  symbols: Map<string, { size: number; input: string }>,
+): void {
+  const expected = spec.dims;
+  if (shape.length !== expected.length) {
+    throw new BastionError(
+      'SHAPE_MISMATCH',
+      `input "${spec.name}": the model expects rank ${expected.length} ${formatDims(expected)}, got shape ${formatDims(shape)}`,
+    );
+  }
+  for (let i = 0; i < expected.length; i++) {
+    const want = expected[i] ?? -1;
+    const got = shape[i] ?? 0;
+    if (want >= 0 && want !== got) {
+      throw new BastionError(
+        'SHAPE_MISMATCH',
+        `input "${spec.name}": dimension ${i} must be ${want}, got ${got} (model shape ${formatDims(expected)})`,
+      );
+    }
+    const symbol = spec.dimNames?.[i];
+    if (want < 0 && symbol !== undefined) {
+      const other = symbols.get(symbol);
+      if (other === undefined) symbols.set(symbol, { size: got, input: spec.name });
+      else if (other.size !== got) {
+        throw new BastionError(
+          'SHAPE_MISMATCH',
+          `input "${spec.name}": dimension ${i} ("${symbol}") is ${got} but input "${other.input}" has ${other.size}`,
+        );
+      }
+    }
+  }
+}
+
+function formatDims(dims: readonly number[]): string {
+  return `[${dims.join(',')}]`;
+}
+
+/** Maps zod issues to one BastionError: the first issue, with its path, wins. */
+function toBastionError(issues: readonly z.core.$ZodIssue[]): BastionError {
+  const issue = issues[0];
+  if (issue === undefined) return new BastionError('INVALID_REQUEST', 'invalid request');
+  const params =
+    issue.code === 'custom' ? (issue.params as { code?: ErrorCode } | undefined) : undefined;
+  if (params?.code !== undefined) return new BastionError(params.code, issue.message);
+  const where = describePath(issue.path);
+  if (issue.code === 'unrecognized_keys') {
+    return new BastionError(
+      'INVALID_REQUEST',
+      `${where}: unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}`,
+    );
+  }
+  return new BastionError('INVALID_REQUEST', `${where}: ${issue.message}`);
+}
+
+function describePath(path: readonly PropertyKey[]): string {
+  if (path.length === 0) return 'request body';
+  let out = '';
+  for (const part of path) {
+    out += typeof part === 'number' ? `[${part}]` : out === '' ? String(part) : `.${String(part)}`;
+  }
+  return out;
+}

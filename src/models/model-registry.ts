@@ -1,0 +1,327 @@
+import { createHash } from 'node:crypto';
+import { join } from 'node:path';
+import type { ModelTuning } from '../config/config-schema.js';
+import { BastionError } from '../errors.js';
+import type { ModelEngine } from '../inference/engine.js';
+import { createInferRequestParser } from '../inference/input-schema.js';
+import { isModelName, readModelTuning, scanModel, scanRepository } from './model-repository.js';
+import type { IndexEntry, ReadyVersion, VersionState } from './model-state.js';
+import type { VersionReader } from './version-files.js';
+
+/** Something that happened to a model version; the audit log and metrics listen. */
+export type ModelEvent =
+  | {
+      readonly type: 'load';
+      readonly model: string;
+      readonly version: number;
+      readonly signedBy: string | undefined;
+      readonly modelSha256: string;
+    }
+  | { readonly type: 'refused'; readonly model: string; readonly version: number; readonly reason: string }
+  | { readonly type: 'unload'; readonly model: string; readonly version: number };
+
+/** Creates the engine for a version from its verified model bytes. */
+export type ModelEngineFactory = (
+  modelBytes: Uint8Array,
+  tuning: ModelTuning,
+  label: string,
+) => Promise<ModelEngine>;
+
+/** Dependencies of {@link createModelRegistry}. */
+export interface ModelRegistryOptions {
+  readonly repository: string;
+  readonly defaults: ModelTuning;
+  /** Reads (and verifies) a version folder. */
+  readonly readVersion: VersionReader;
+  readonly createEngine: ModelEngineFactory;
+  /** Decrypts `model.onnx.enc` in memory; absent when no key is configured. */
+  readonly decrypt?: ((encrypted: Buffer, model: string) => Buffer) | undefined;
+  readonly onEvent?: ((event: ModelEvent) => void) | undefined;
+  readonly log?: ((level: 'info' | 'warn' | 'error', msg: string, fields?: object) => void) | undefined;
+}
+
+/** A hold on a ready version: its engine is not closed until every lease is released. */
+export interface ModelLease {
+  readonly version: ReadyVersion;
+  release(): void;
+}
+
+/** The set of models and their versions' states. */
+export interface ModelRegistry {
+  /** Scans the repository and loads every version found. */
+  loadAll(): Promise<void>;
+  /** (Re)loads one model from disk. Ready versions keep serving until their replacement is ready. */
+  load(model: string): Promise<readonly VersionState[]>;
+  /** Stops serving a model; its engines close once in-flight requests finish. */
+  unload(model: string): Promise<void>;
+  /**
+   * Takes a lease on `model` at `version` (undefined: the highest ready version).
+   *
+   * @throws BastionError MODEL_NOT_FOUND, VERSION_NOT_FOUND or MODEL_NOT_READY.
+   */
+  acquire(model: string, version?: number): ModelLease;
+  /** Every version and its state. */
+  list(): readonly VersionState[];
+  /** The rows of `POST /v2/repository/index`. */
+  index(): readonly IndexEntry[];
+  /** True when `model` is a name this registry knows (bounds metric labels). */
+  has(model: string): boolean;
+  /** True once `loadAll` has finished. */
+  readonly started: boolean;
+  /** Closes every engine, after in-flight work. */
+  close(): Promise<void>;
+}
+
+/** Creates the model registry. Nothing is read until {@link ModelRegistry.loadAll}. */
+export function createModelRegistry(options: ModelRegistryOptions): ModelRegistry {
+  const models = new Map<string, Map<number, VersionState>>();
+  const leases = new Map<ModelEngine, { count: number; retired: boolean }>();
+  const locks = new Map<string, Promise<unknown>>();
+  const closing: Promise<void>[] = [];
+  const log = options.log ?? (() => undefined);
+  let started = false;
+
+  function emit(event: ModelEvent): void {
+    try {
+      options.onEvent?.(event);
+    } catch (error) {
+      log('error', 'model event listener failed', { err: error });
+    }
+  }
+
+  function retire(engine: ModelEngine): void {
+    const hold = leases.get(engine);
+    if (hold === undefined) return;
+    hold.retired = true;
+    if (hold.count === 0) closeEngine(engine);
+  }
+
+  function closeEngine(engine: ModelEngine): void {
+    leases.delete(engine);
+    closing.push(
+      engine.close().catch((error: unknown) => {
+        log('error', 'closing a model engine failed', { err: error });
+      }),
+    );
+  }
+
+  async function loadVersion(model: string, version: number, modelDir: string): Promise<VersionState> {
+    const label = `${model}/${version}`;
+    try {
+      const { files, signedBy } = await options.readVersion(join(modelDir, String(version)), model);
+      let bytes = files.get('model.onnx');
+      const encrypted = files.get('model.onnx.enc');
+      if (bytes !== undefined && encrypted !== undefined) {
+        throw new Error('both model.onnx and model.onnx.enc are present; keep one');
+      }
+      if (bytes === undefined && encrypted !== undefined) {
+        if (options.decrypt === undefined) {
+          throw new Error('model.onnx.enc is encrypted but no models.encryptionKey is configured');
+        }
+        bytes = options.decrypt(encrypted, model);
+      }
+      if (bytes === undefined) throw new Error('the version folder has no model.onnx');
+      const tuning = await readModelTuning(modelDir, options.defaults);
+      const engine = await options.createEngine(bytes, tuning, label);
+      try {
+        const parser = createInferRequestParser(engine.signature, { maxElements: tuning.maxElements });
+        const ready: ReadyVersion = {
+          state: 'ready',
+          model,
+          version,
+          engine,
+          signature: engine.signature,
+          parser,
+          tuning,
+          modelSha256: createHash('sha256').update(bytes).digest('hex'),
+          signedBy,
+          loadedAt: new Date(),
+        };
+        leases.set(engine, { count: 0, retired: false });
+        emit({ type: 'load', model, version, signedBy, modelSha256: ready.modelSha256 });
+        log('info', 'model version ready', { model, version, signedBy });
+        return ready;
+      } catch (error) {
+        await engine.close();
+        throw error;
+      }
+    } catch (error) {
+      const reason = describeFailure(error);
+      emit({ type: 'refused', model, version, reason });
+      log('warn', 'model version refused', { model, version, reason });
+      return { state: 'failed', model, version, reason };
+    }
+  }
+
+  async function loadModelUnlocked(model: string): Promise<readonly VersionState[]> {
+    const modelDir = join(options.repository, model);
+    let versions: number[];
+    try {
+      ({ versions } = await scanModel(options.repository, model));
+    } catch {
+      throw new BastionError('MODEL_NOT_FOUND', `model "${model}" is not in the repository`);
+    }
+    const current = models.get(model) ?? new Map<number, VersionState>();
+    models.set(model, current);
+    for (const version of versions) {
+      if (current.get(version)?.state !== 'ready') current.set(version, { state: 'loading', model, version });
+    }
+    const results: VersionState[] = [];
+    for (const version of versions) {
+      const next = await loadVersion(model, version, modelDir);
+      const previous = current.get(version);
+      if (next.state === 'ready' || previous?.state !== 'ready') {
+        current.set(version, next);
+        if (previous?.state === 'ready') retire(previous.engine);
+      }
+      // A failed reload keeps the previous ready version serving; the failure is still reported.
+      results.push(next);
+    }
+    for (const [version, state] of current) {
+      if (!versions.includes(version)) {
+        if (state.state === 'ready') retire(state.engine);
+        current.delete(version);
+        emit({ type: 'unload', model, version });
+      }
+    }
+    return results;
+  }
+
+  function withLock<T>(model: string, work: () => Promise<T>): Promise<T> {
+    const previous = locks.get(model) ?? Promise.resolve();
+    const next = previous.then(work, work);
+    const settled = next.catch(() => undefined);
+    locks.set(model, settled);
+    void settled.then(() => {
+      if (locks.get(model) === settled) locks.delete(model);
+    });
+    return next;
+  }
+
+  const registry: ModelRegistry = {
+    get started() {
+      return started;
+    },
+
+    async loadAll() {
+      const scan = await scanRepository(options.repository);
+      for (const skip of scan.skipped) {
+        log('warn', 'repository entry skipped', { path: skip.path, reason: skip.reason });
+      }
+      for (const model of scan.models) {
+        await withLock(model.name, () => loadModelUnlocked(model.name));
+      }
+      started = true;
+    },
+
+    load(model) {
+      if (!isModelName(model)) {
+        return Promise.reject(new BastionError('INVALID_MODEL_NAME', `"${model}" is not a valid model name`));
+      }
+      return withLock(model, () => loadModelUnlocked(model));
+    },
+
+    unload(model) {
+      return withLock(model, () => {
+        const current = models.get(model);
+        if (current === undefined) {
+          return Promise.reject(new BastionError('MODEL_NOT_FOUND', `model "${model}" is not loaded`));
+        }
+        for (const [version, state] of current) {
+          if (state.state === 'ready') retire(state.engine);
+          current.set(version, { state: 'unloaded', model, version });
+          emit({ type: 'unload', model, version });
+        }
+        return Promise.resolve();
+      });
+    },
+
+    acquire(model, version) {
+      const versions = models.get(model);
+      if (versions === undefined) {
+        throw new BastionError('MODEL_NOT_FOUND', `model "${model}" is not served here`);
+      }
+      let chosen: VersionState | undefined;
+      if (version === undefined) {
+        for (const state of versions.values()) {
+          if (state.state === 'ready' && (chosen === undefined || state.version > chosen.version)) {
+            chosen = state;
+          }
+        }
+        if (chosen === undefined) {
+          throw new BastionError('MODEL_NOT_READY', `model "${model}" has no ready version`, {
+            retryAfterSec: 5,
+          });
+        }
+      } else {
+        chosen = versions.get(version);
+        if (chosen === undefined) {
+          throw new BastionError('VERSION_NOT_FOUND', `model "${model}" has no version ${version}`);
+        }
+        if (chosen.state !== 'ready') {
+          throw new BastionError(
+            'MODEL_NOT_READY',
+            `model "${model}" version ${version} is not ready (${chosen.state})`,
+            { retryAfterSec: 5 },
+          );
+        }
+      }
+      const ready = chosen as ReadyVersion;
+      const hold = leases.get(ready.engine);
+      if (hold === undefined) {
+        throw new BastionError('MODEL_NOT_READY', `model "${model}" is being unloaded`, { retryAfterSec: 1 });
+      }
+      hold.count++;
+      let released = false;
+      return {
+        version: ready,
+        release() {
+          if (released) return;
+          released = true;
+          hold.count--;
+          if (hold.retired && hold.count === 0) closeEngine(ready.engine);
+        },
+      };
+    },
+
+    list() {
+      return [...models.values()].flatMap((v) => [...v.values()]);
+    },
+
+    index() {
+      return registry.list().map((s) => ({
+        name: s.model,
+        version: String(s.version),
+        state:
+          s.state === 'ready'
+            ? 'READY'
+            : s.state === 'loading'
+              ? 'LOADING'
+              : s.state === 'failed'
+                ? 'UNAVAILABLE'
+                : 'UNLOADED',
+        reason: s.state === 'failed' ? s.reason : '',
+      }));
+    },
+
+    has(model) {
+      return models.has(model);
+    },
+
+    async close() {
+      for (const versions of models.values()) {
+        for (const state of versions.values()) if (state.state === 'ready') retire(state.engine);
+      }
+      models.clear();
+      await Promise.all(closing);
+    },
+  };
+  return registry;
+}
+
+/** A one-line reason fit for the index, the log and the audit log (no stack). */
+function describeFailure(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  const line = message.split('\n')[0] ?? 'unknown error';
+  return line.length > 500 ? `${line.slice(0, 497)}...` : line;
+}
