@@ -238,6 +238,9 @@ function toBastionError(issues: readonly z.core.$ZodIssue[]): BastionError {
       `${where}: unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}`,
     );
   }
+  if (issue.code === 'invalid_type' && /received undefined/.test(issue.message)) {
+    return new BastionError('INVALID_REQUEST', `${where}: is required`);
+  }
   return new BastionError('INVALID_REQUEST', `${where}: ${issue.message}`);
 }
 
