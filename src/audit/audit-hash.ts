@@ -1,0 +1,66 @@
+/**
+ * The audit chain's hash.
+ *
+ * Canonical form of a record: the record without its `hash` field (so `prevHash` IS covered),
+ * serialized as JSON with keys sorted by UTF-16 code units, no whitespace, strings escaped as
+ * `JSON.stringify` does and numbers written by ECMAScript's Number-to-String. For the flat
+ * objects of string and number values that audit records are, this is exactly RFC 8785 (JCS), so
+ * any JCS implementation reproduces it. Absent fields are omitted, never written as `null`.
+ *
+ * `hash` = lowercase hex of SHA-256 over the UTF-8 bytes of that canonical form, or of
+ * HMAC-SHA-256 with the configured key. Each file line is the canonical form of the whole record
+ * (hash included) followed by `\n`.
+ */
+import { createHash, createHmac } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import type { AuditRecord } from './audit-record.js';
+
+/** Shortest HMAC key accepted, in bytes. */
+export const minHmacKeyBytes = 32;
+
+/** Serializes a flat object of JSON scalar values canonically (sorted keys, no whitespace). */
+export function canonicalJson(value: Readonly<Record<string, unknown>>): string {
+  const keys = Object.keys(value)
+    .filter((key) => value[key] !== undefined)
+    .sort();
+  return `{${keys.map((key) => `${JSON.stringify(key)}:${JSON.stringify(value[key])}`).join(',')}}`;
+}
+
+/** The canonical form that is hashed: every field but `hash`. */
+export function canonicalAuditBody(record: Omit<AuditRecord, 'hash'> | AuditRecord): string {
+  const { hash: _hash, ...rest } = record as AuditRecord;
+  return canonicalJson(rest);
+}
+
+/** Computes a record's `hash` (HMAC-SHA-256 when `hmacKey` is given, SHA-256 otherwise). */
+export function computeAuditHash(
+  record: Omit<AuditRecord, 'hash'> | AuditRecord,
+  hmacKey?: Uint8Array,
+): string {
+  const body = canonicalAuditBody(record);
+  const h = hmacKey === undefined ? createHash('sha256') : createHmac('sha256', hmacKey);
+  return h.update(body, 'utf8').digest('hex');
+}
+
+/**
+ * Reads an HMAC key file: its bytes with surrounding ASCII whitespace trimmed (so an editor's
+ * trailing newline does not change the key).
+ *
+ * @throws Error when the file cannot be read or holds fewer than {@link minHmacKeyBytes} bytes.
+ */
+export async function readHmacKeyFile(path: string): Promise<Uint8Array> {
+  const bytes = await readFile(path);
+  let start = 0;
+  let end = bytes.length;
+  const isSpace = (b: number | undefined): boolean =>
+    b === 0x20 || b === 0x09 || b === 0x0a || b === 0x0d;
+  while (start < end && isSpace(bytes[start])) start++;
+  while (end > start && isSpace(bytes[end - 1])) end--;
+  const key = bytes.subarray(start, end);
+  if (key.length < minHmacKeyBytes) {
+    throw new Error(
+      `audit HMAC key file ${path} holds ${key.length} bytes; at least ${minHmacKeyBytes} are required`,
+    );
+  }
+  return new Uint8Array(key);
+}

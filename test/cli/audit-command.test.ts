@@ -1,0 +1,153 @@
+import assert from 'node:assert/strict';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { createAuditLog } from '../../src/audit/audit-log.js';
+import type { AuditRecord } from '../../src/audit/audit-record.js';
+import { auditCommand, createAuditCommand } from '../../src/cli/audit-command.js';
+import type { CliIo } from '../../src/cli/cli-io.js';
+import { readLines, requestEntry, tempDir, writeLog } from '../audit/audit-fixtures.js';
+
+interface FakeIo extends CliIo {
+  readonly out: string[];
+  readonly err: string[];
+}
+
+function fakeIo(cwd: string): FakeIo {
+  const out: string[] = [];
+  const err: string[] = [];
+  return {
+    out,
+    err,
+    stdout: (line) => out.push(line),
+    stderr: (line) => err.push(line),
+    env: {},
+    cwd,
+  };
+}
+
+test('audit verify: 0 when intact, paths relative to cwd', async (t) => {
+  const dir = await tempDir(t);
+  await writeLog(join(dir, 'audit.log'), 3);
+  const io = fakeIo(dir);
+  assert.equal(await auditCommand(['verify', 'audit.log'], io), 0);
+  assert.equal(io.out.length, 1);
+  assert.match(io.out[0]!, /intact: 3 records/);
+  assert.deepEqual(io.err, []);
+});
+
+test('audit verify: 1 naming the first bad seq in one line', async (t) => {
+  const dir = await tempDir(t);
+  const path = join(dir, 'audit.log');
+  await writeLog(path, 5);
+  const lines = await readLines(path);
+  lines[3] = lines[3]!.replace('"user4"', '"user0"');
+  await writeFile(path, `${lines.join('\n')}\n`);
+  const io = fakeIo(dir);
+  assert.equal(await auditCommand(['verify', path], io), 1);
+  assert.equal(io.err.length, 1);
+  assert.match(io.err[0]!, /^audit verify: FAILED: seq 4: /);
+  assert.deepEqual(io.out, []);
+});
+
+test('audit verify: --hmac-key-file and --anchor', async (t) => {
+  const dir = await tempDir(t);
+  const keyFile = join(dir, 'audit.key');
+  const keyText = 'k'.repeat(40);
+  await writeFile(keyFile, `${keyText}\n`);
+  const path = join(dir, 'audit.log');
+  await writeLog(path, 3, { hmacKey: new Uint8Array(Buffer.from(keyText)) });
+  assert.equal(await auditCommand(['verify', path], fakeIo(dir)), 1);
+  assert.equal(
+    await auditCommand(['verify', path, '--hmac-key-file', 'audit.key'], fakeIo(dir)),
+    0,
+  );
+
+  const lines = await readLines(path);
+  const anchor = (JSON.parse(lines[0]!) as AuditRecord).hash;
+  await writeFile(path, `${lines.slice(1).join('\n')}\n`);
+  const io = fakeIo(dir);
+  assert.equal(await auditCommand(['verify', path, '--hmac-key-file=audit.key'], io), 1);
+  assert.match(io.err[0]!, /seq 1: chain starts at seq 2/);
+  assert.equal(
+    await auditCommand(
+      ['verify', path, '--hmac-key-file', keyFile, '--anchor', anchor],
+      fakeIo(dir),
+    ),
+    0,
+  );
+});
+
+const usageCases: readonly (readonly string[])[] = [
+  [],
+  ['nope'],
+  ['verify'],
+  ['verify', 'a.log', '--anchor', 'xyz'],
+  ['verify', 'a.log', '--anchor'],
+  ['verify', 'a.log', '--bogus', '1'],
+  ['verify', 'a.log', '--hmac-key-file', 'missing.key'],
+  ['tail'],
+  ['tail', 'a.log', 'b.log'],
+  ['tail', 'a.log', '-n', '0'],
+  ['tail', 'a.log', '-n', 'ten'],
+  ['tail', 'a.log', '--outcome', 'maybe'],
+  ['tail', 'a.log', '--since', 'yesterday'],
+  ['tail', 'a.log', '--sub', 'a', '--sub', 'b'],
+];
+
+for (const argv of usageCases) {
+  test(`audit ${argv.join(' ')}: usage error, exit 2, one line`, async (t) => {
+    const dir = await tempDir(t);
+    await writeFile(join(dir, 'short.key'), 'short');
+    const io = fakeIo(dir);
+    assert.equal(await auditCommand(argv, io), 2);
+    assert.equal(io.err.length, 1);
+    assert.match(io.err[0]!, /^audit: /);
+  });
+}
+
+test('audit --help prints usage, exit 0', async () => {
+  const io = fakeIo('/');
+  assert.equal(await auditCommand(['--help'], io), 0);
+  assert.match(io.out.join('\n'), /audit verify FILE/);
+});
+
+test('audit tail: last N matching records as JSON lines', async (t) => {
+  const dir = await tempDir(t);
+  const path = join(dir, 'audit.log');
+  const log = await createAuditLog({ path });
+  for (let i = 0; i < 6; i++) {
+    await log.append(
+      requestEntry(i % 2 === 0 ? 'alice' : 'bob', { outcome: i < 3 ? 'allowed' : 'denied' }),
+    );
+  }
+  await log.close();
+
+  const io = fakeIo(dir);
+  assert.equal(await auditCommand(['tail', 'audit.log', '-n', '2', '--sub', 'alice'], io), 0);
+  assert.deepEqual(
+    io.out.map((line) => (JSON.parse(line) as AuditRecord).seq),
+    [3, 5],
+  );
+  assert.deepEqual(
+    io.out,
+    (await readLines(path)).filter((_, i) => i === 2 || i === 4),
+  );
+
+  const filtered = fakeIo(dir);
+  const since = new Date(Date.now() - 60_000).toISOString();
+  const args = ['tail', path, '--outcome', 'denied', '--model', 'iris', '--since', since];
+  assert.equal(await auditCommand([...args, '--until', '2999-01-01T00:00:00Z'], filtered), 0);
+  assert.deepEqual(
+    filtered.out.map((line) => (JSON.parse(line) as AuditRecord).seq),
+    [4, 5, 6],
+  );
+
+  const viaDefault = fakeIo('/');
+  assert.equal(await createAuditCommand({ defaultPath: path })(['tail', '-n', '1'], viaDefault), 0);
+  assert.equal(viaDefault.out.length, 1);
+
+  const missing = fakeIo(dir);
+  assert.equal(await auditCommand(['tail', 'missing.log'], missing), 1);
+  assert.match(missing.err[0]!, /cannot read missing\.log: ENOENT/);
+});
