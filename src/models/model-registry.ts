@@ -17,7 +17,12 @@ export type ModelEvent =
       readonly signedBy: string | undefined;
       readonly modelSha256: string;
     }
-  | { readonly type: 'refused'; readonly model: string; readonly version: number; readonly reason: string }
+  | {
+      readonly type: 'refused';
+      readonly model: string;
+      readonly version: number;
+      readonly reason: string;
+    }
   | { readonly type: 'unload'; readonly model: string; readonly version: number };
 
 /** Creates the engine for a version from its verified model bytes. */
@@ -37,7 +42,8 @@ export interface ModelRegistryOptions {
   /** Decrypts `model.onnx.enc` in memory; absent when no key is configured. */
   readonly decrypt?: ((encrypted: Buffer, model: string) => Buffer) | undefined;
   readonly onEvent?: ((event: ModelEvent) => void) | undefined;
-  readonly log?: ((level: 'info' | 'warn' | 'error', msg: string, fields?: object) => void) | undefined;
+  readonly log?:
+    ((level: 'info' | 'warn' | 'error', msg: string, fields?: object) => void) | undefined;
 }
 
 /** A hold on a ready version: its engine is not closed until every lease is released. */
@@ -105,7 +111,11 @@ export function createModelRegistry(options: ModelRegistryOptions): ModelRegistr
     );
   }
 
-  async function loadVersion(model: string, version: number, modelDir: string): Promise<VersionState> {
+  async function loadVersion(
+    model: string,
+    version: number,
+    modelDir: string,
+  ): Promise<VersionState> {
     const label = `${model}/${version}`;
     try {
       const { files, signedBy } = await options.readVersion(join(modelDir, String(version)), model);
@@ -124,7 +134,9 @@ export function createModelRegistry(options: ModelRegistryOptions): ModelRegistr
       const tuning = await readModelTuning(modelDir, options.defaults);
       const engine = await options.createEngine(bytes, tuning, label);
       try {
-        const parser = createInferRequestParser(engine.signature, { maxElements: tuning.maxElements });
+        const parser = createInferRequestParser(engine.signature, {
+          maxElements: tuning.maxElements,
+        });
         const ready: ReadyVersion = {
           state: 'ready',
           model,
@@ -164,7 +176,8 @@ export function createModelRegistry(options: ModelRegistryOptions): ModelRegistr
     const current = models.get(model) ?? new Map<number, VersionState>();
     models.set(model, current);
     for (const version of versions) {
-      if (current.get(version)?.state !== 'ready') current.set(version, { state: 'loading', model, version });
+      if (current.get(version)?.state !== 'ready')
+        current.set(version, { state: 'loading', model, version });
     }
     const results: VersionState[] = [];
     for (const version of versions) {
@@ -216,7 +229,9 @@ export function createModelRegistry(options: ModelRegistryOptions): ModelRegistr
 
     load(model) {
       if (!isModelName(model)) {
-        return Promise.reject(new BastionError('INVALID_MODEL_NAME', `"${model}" is not a valid model name`));
+        return Promise.reject(
+          new BastionError('INVALID_MODEL_NAME', `"${model}" is not a valid model name`),
+        );
       }
       return withLock(model, () => loadModelUnlocked(model));
     },
@@ -225,7 +240,9 @@ export function createModelRegistry(options: ModelRegistryOptions): ModelRegistr
       return withLock(model, () => {
         const current = models.get(model);
         if (current === undefined) {
-          return Promise.reject(new BastionError('MODEL_NOT_FOUND', `model "${model}" is not loaded`));
+          return Promise.reject(
+            new BastionError('MODEL_NOT_FOUND', `model "${model}" is not loaded`),
+          );
         }
         for (const [version, state] of current) {
           if (state.state === 'ready') retire(state.engine);
@@ -269,7 +286,9 @@ export function createModelRegistry(options: ModelRegistryOptions): ModelRegistr
       const ready = chosen as ReadyVersion;
       const hold = leases.get(ready.engine);
       if (hold === undefined) {
-        throw new BastionError('MODEL_NOT_READY', `model "${model}" is being unloaded`, { retryAfterSec: 1 });
+        throw new BastionError('MODEL_NOT_READY', `model "${model}" is being unloaded`, {
+          retryAfterSec: 1,
+        });
       }
       hold.count++;
       let released = false;

@@ -82,7 +82,10 @@ export async function scanModel(
  *
  * @throws Error naming every invalid field.
  */
-export async function readModelTuning(modelDir: string, defaults: ModelTuning): Promise<ModelTuning> {
+export async function readModelTuning(
+  modelDir: string,
+  defaults: ModelTuning,
+): Promise<ModelTuning> {
   let text: string;
   try {
     text = await readFile(join(modelDir, 'config.yaml'), 'utf8');

@@ -79,10 +79,15 @@ void describe('model registry', () => {
     await registry.loadAll();
     const service = createInferenceService({ registry });
     const outcome = await service.infer({ model: 'iris', body: irisRow });
-    assert.deepEqual(outcome.response.outputs, [{ name: 'label', datatype: 'INT64', shape: [1], data: [2] }]);
+    assert.deepEqual(outcome.response.outputs, [
+      { name: 'label', datatype: 'INT64', shape: [1], data: [2] },
+    ]);
     assert.equal(outcome.version, 1);
     assert.equal(outcome.rows, 1);
-    await assert.rejects(service.infer({ model: 'iris', body: { inputs: [] } }), assertCode('INVALID_REQUEST'));
+    await assert.rejects(
+      service.infer({ model: 'iris', body: { inputs: [] } }),
+      assertCode('INVALID_REQUEST'),
+    );
   });
 
   void it('reload swaps in a new version; a held lease keeps the old engine until released', async (t) => {
