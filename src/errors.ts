@@ -47,6 +47,8 @@ export const errorStatus = {
   MODEL_NOT_READY: 503,
   OVERLOADED: 503,
   SHUTTING_DOWN: 503,
+  /** The audit record could not be written and `audit.failClosed` is on. */
+  AUDIT_UNAVAILABLE: 503,
   DEADLINE_EXCEEDED: 504,
 } as const satisfies Record<string, number>;
 

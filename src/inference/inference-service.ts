@@ -127,7 +127,17 @@ async function runWithDeadline(
     run.catch(() => undefined);
     return await Promise.race([run, aborted]);
   } catch (error) {
-    if (isBastionError(error)) throw error;
+    if (isBastionError(error)) {
+      if (error.code === 'INPUT_REJECTED_BY_MODEL' || error.code === 'INFERENCE_FAILED') {
+        log('warn', 'inference failed', {
+          model: ready.model,
+          version: ready.version,
+          code: error.code,
+          err: error.cause instanceof Error ? error.cause.message : undefined,
+        });
+      }
+      throw error;
+    }
     log('warn', 'inference failed', {
       model: ready.model,
       version: ready.version,

@@ -29,7 +29,7 @@ export type ModelEvent =
 export type ModelEngineFactory = (
   modelBytes: Uint8Array,
   tuning: ModelTuning,
-  label: string,
+  target: { readonly model: string; readonly version: number; readonly label: string },
 ) => Promise<ModelEngine>;
 
 /** Dependencies of {@link createModelRegistry}. */
@@ -72,6 +72,8 @@ export interface ModelRegistry {
   index(): readonly IndexEntry[];
   /** True when `model` is a name this registry knows (bounds metric labels). */
   has(model: string): boolean;
+  /** The tuning of the version an unversioned request would get, if any is ready. */
+  tuningOf(model: string): ModelTuning | undefined;
   /** True once `loadAll` has finished. */
   readonly started: boolean;
   /** Closes every engine, after in-flight work. */
@@ -132,7 +134,7 @@ export function createModelRegistry(options: ModelRegistryOptions): ModelRegistr
       }
       if (bytes === undefined) throw new Error('the version folder has no model.onnx');
       const tuning = await readModelTuning(modelDir, options.defaults);
-      const engine = await options.createEngine(bytes, tuning, label);
+      const engine = await options.createEngine(bytes, tuning, { model, version, label });
       try {
         const parser = createInferRequestParser(engine.signature, {
           maxElements: tuning.maxElements,
@@ -325,6 +327,16 @@ export function createModelRegistry(options: ModelRegistryOptions): ModelRegistr
 
     has(model) {
       return models.has(model);
+    },
+
+    tuningOf(model) {
+      let best: ReadyVersion | undefined;
+      for (const state of models.get(model)?.values() ?? []) {
+        if (state.state === 'ready' && (best === undefined || state.version > best.version)) {
+          best = state;
+        }
+      }
+      return best?.tuning;
     },
 
     async close() {

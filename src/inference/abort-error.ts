@@ -1,0 +1,19 @@
+import { BastionError, isBastionError } from '../errors.js';
+
+/**
+ * The error a run rejects with when its `RunOptions.signal` aborts. A {@link BastionError} the
+ * caller put in `signal.reason` (say `DEADLINE_EXCEEDED` from the request deadline, or a
+ * client-disconnect error) is passed through unchanged; any other reason becomes
+ * `DEADLINE_EXCEEDED`, with the original reason as its `cause`.
+ */
+export function abortError(signal: AbortSignal): BastionError {
+  const reason: unknown = signal.reason;
+  if (isBastionError(reason)) return reason;
+  return new BastionError(
+    'DEADLINE_EXCEEDED',
+    'the request was cancelled before inference finished',
+    {
+      cause: reason,
+    },
+  );
+}
