@@ -1,13 +1,23 @@
 import helmet from '@fastify/helmet';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import { isAuthError } from './auth/auth-error.js';
+import type { TokenVerifier } from './auth/token-verifier.js';
 import type { Config } from './config/config-schema.js';
 import { httpStatusFor } from './errors.js';
+import { registerAuthHooks } from './http/auth-hooks.js';
+import { registerClientSubjectCheck } from './http/client-certificate.js';
 import { toClientError } from './http/error-mapping.js';
 import { registerHealthRoutes } from './http/health-routes.js';
+import { registerJsonBodyParser } from './http/json-body.js';
 import { methodNotAllowed, registerModelRoutes } from './http/model-routes.js';
+import { type AuditSink, registerObserveHooks } from './http/observe-hooks.js';
+import { registerRateLimit } from './http/rate-limit.js';
+import { registerRepositoryRoutes } from './http/repository-routes.js';
 import { requestIdFor, requestIdHeader } from './http/request-id.js';
 import type { InferenceService } from './inference/inference-service.js';
+import type { Metrics } from './metrics/metrics.js';
 import type { ModelRegistry } from './models/model-registry.js';
 
 /** Everything the HTTP app needs; built by `server.ts` or by a test. */
@@ -15,11 +25,16 @@ export interface AppDependencies {
   readonly config: Readonly<Config>;
   readonly registry: ModelRegistry;
   readonly inference: InferenceService;
+  readonly verifier: TokenVerifier;
   readonly logger: Logger;
   /** The gateway's version, for `GET /v2`. */
   readonly version: string;
-  /** True once shutdown has begun. */
-  readonly isShuttingDown?: () => boolean;
+  readonly metrics?: Metrics | undefined;
+  readonly audit?: AuditSink | undefined;
+  /** Shared rate-limit store (limits.redisUrl). */
+  readonly redis?: Redis | undefined;
+  /** False while the gateway cannot serve (shutting down, audit log unwritable in fail-closed). */
+  readonly isReady: () => boolean;
   /** Extra Fastify server options (TLS, for instance), merged over the defaults. */
   readonly serverOptions?: Partial<FastifyServerOptions> & Record<string, unknown>;
 }
@@ -35,11 +50,15 @@ const knownPaths: readonly (readonly [string, 'GET' | 'POST'])[] = [
   ['/v2/models/:model/versions/:version/ready', 'GET'],
   ['/v2/models/:model/infer', 'POST'],
   ['/v2/models/:model/versions/:version/infer', 'POST'],
+  ['/v2/repository/index', 'POST'],
+  ['/v2/repository/models/:model/load', 'POST'],
+  ['/v2/repository/models/:model/unload', 'POST'],
 ];
 
 /**
- * Builds the Fastify app: edge hygiene, request ids, error mapping, then the routes. It never
- * listens; `server.ts` does.
+ * Builds the Fastify app. Boot order, top to bottom: edge hygiene (helmet, body parser, request
+ * ids, error mapping), public health routes, then the authenticated scope: token check, rate
+ * limit, audit and metrics hooks, and the v2 routes. It never listens; `server.ts` does.
  */
 export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> {
   const { config } = deps;
@@ -58,6 +77,8 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
     routerOptions: { maxParamLength: 256, ignoreTrailingSlash: false },
     ...deps.serverOptions,
   });
+  app.server.headersTimeout = config.server.headersTimeoutMs;
+  app.server.maxConnections = config.server.maxConnections;
 
   app.addHook('onRequest', (request, reply, done) => {
     void reply.header(requestIdHeader, request.id);
@@ -74,23 +95,29 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
     hsts: config.server.tls !== undefined,
   });
 
-  // JSON only: the default text/plain parser would let non-JSON bodies through to handlers.
-  app.removeContentTypeParser('text/plain');
+  registerJsonBodyParser(app);
 
   app.setErrorHandler((error, request, reply) => {
     const clientError = toClientError(error);
     const status = httpStatusFor(clientError.code);
+    request.failure = {
+      code: clientError.code,
+      reason: isAuthError(clientError)
+        ? clientError.reason
+        : clientError.code === 'RATE_LIMITED'
+          ? 'rate_limited'
+          : undefined,
+    };
     if (status >= 500) {
       request.log.error({ err: error }, 'request failed');
     } else {
-      request.log.info({ code: clientError.code }, clientError.message);
+      request.log.info(
+        { code: clientError.code, reason: request.failure.reason },
+        clientError.message,
+      );
     }
     if (clientError.retryAfterSec !== undefined) {
       void reply.header('retry-after', String(clientError.retryAfterSec));
-    }
-    if (clientError.code === 'METHOD_NOT_ALLOWED') {
-      const allow = reply.getHeader('allow');
-      if (allow === undefined) void reply.header('allow', 'GET');
     }
     return reply.code(status).send({ error: clientError.message, code: clientError.code });
   });
@@ -102,17 +129,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
     });
   });
 
-  registerHealthRoutes(app, {
-    isReady: () => deps.registry.started && deps.isShuttingDown?.() !== true,
-  });
-
-  app.get('/v2', { config: { policy: { access: 'token', audit: false } } }, () => ({
-    name: 'bastion',
-    version: deps.version,
-    extensions: [] as string[],
-  }));
-
-  registerModelRoutes(app, { registry: deps.registry, inference: deps.inference });
+  registerHealthRoutes(app, { isReady: () => deps.registry.started && deps.isReady() });
 
   for (const [url, allowed] of knownPaths) {
     const others = (['GET', 'POST', 'PUT', 'DELETE', 'PATCH'] as const).filter(
@@ -127,6 +144,38 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
       },
     });
   }
+
+  await app.register(async (scope) => {
+    const subjects = config.server.tls?.allowedClientSubjects;
+    if (subjects !== undefined) registerClientSubjectCheck(scope, subjects);
+    registerAuthHooks(scope, {
+      verifier: deps.verifier,
+      onFailure: (reason) => deps.metrics?.authFailures.inc({ reason }),
+    });
+    await registerRateLimit(scope, {
+      requestsPerMinute: config.limits.requestsPerMinute,
+      unauthenticatedPerMinute: config.limits.unauthenticatedPerMinute,
+      registry: deps.registry,
+      redis: deps.redis,
+      onLimited: () => deps.metrics?.rateLimited.inc(),
+    });
+    registerObserveHooks(scope, {
+      audit: deps.audit,
+      failClosed: config.audit.failClosed === true,
+      metrics: deps.metrics,
+      onAuditFailure: (error, request) => {
+        request.log.error({ err: error }, 'audit record could not be written');
+      },
+    });
+
+    scope.get('/v2', { config: { policy: { access: 'token', audit: false } } }, () => ({
+      name: 'bastion',
+      version: deps.version,
+      extensions: ['model_repository'],
+    }));
+    registerModelRoutes(scope, { registry: deps.registry, inference: deps.inference });
+    registerRepositoryRoutes(scope, deps.registry);
+  });
 
   return app;
 }

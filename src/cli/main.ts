@@ -1,14 +1,42 @@
+import { auditCommand } from './audit-command.js';
 import { type CliCommand, type CliIo, exitCodes } from './cli-io.js';
+import { decryptCommand } from './decrypt-command.js';
+import { encryptCommand } from './encrypt-command.js';
+import { keygenCommand } from './keygen-command.js';
 import { serveCommand } from './serve-command.js';
+import { signCommand } from './sign-command.js';
+import { tokenCommand } from './token-command.js';
+import { verifyCommand } from './verify-command.js';
 
 const commands: Readonly<Record<string, CliCommand>> = {
   serve: serveCommand,
+  token: tokenCommand,
+  keygen: keygenCommand,
+  sign: signCommand,
+  verify: verifyCommand,
+  encrypt: encryptCommand,
+  decrypt: decryptCommand,
+  audit: auditCommand,
 };
 
 const usage = `usage: bastion <command> [options]
 
 commands:
-  serve [--config FILE]     start the gateway (default config: config/default.yaml or $BASTION_CONFIG)`;
+  serve [--config FILE]                      start the gateway (default: config/default.yaml or $BASTION_CONFIG)
+  token --sub S --scope "infer:* ..." [--ttl 15m]
+                                             print a token from the local development issuer
+  keygen --out PREFIX                        new ECDSA P-256 key pair for signing models
+  sign DIR --key PRIVATE.pem                 sign a model version folder (writes DIR/model.sig)
+  verify DIR (--key PUB.pem | --certificate-chain CA.pem) [--signature F] [--ignore-paths P]...
+                                             verify a signed model folder
+  encrypt MODEL.onnx --key-file K [--out F]  encrypt a model for storage (AES-256-GCM)
+  encrypt --generate-key FILE                create a new encryption key
+  decrypt MODEL.onnx.enc --key-file K --out F
+  audit verify FILE... [--hmac-key-file F] [--anchor HASH]
+                                             check the audit log's hash chain
+  audit tail [FILE] [-n N] [--sub S] [--model M] [--outcome O] [--since T] [--until T]
+
+exit status: 0 success, 1 a verification that failed, 2 bad usage`;
 
 /** Runs one `bastion` command line; resolves with the exit code. */
 export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {

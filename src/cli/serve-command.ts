@@ -24,7 +24,7 @@ export const serveCommand: CliCommand = async (argv, io) => {
   let gateway;
   try {
     const { config } = loadConfig({ file: configFile, env: io.env, cwd: io.cwd });
-    gateway = await createGateway(config);
+    gateway = await createGateway(config, { env: io.env });
   } catch (error) {
     if (error instanceof ConfigError || error instanceof StartupError) {
       io.stderr(`bastion serve: ${error.message}`);

@@ -160,7 +160,7 @@ export function createModelRegistry(options: ModelRegistryOptions): ModelRegistr
         throw error;
       }
     } catch (error) {
-      const reason = describeFailure(error);
+      const reason = describeFailure(error, options.repository);
       emit({ type: 'refused', model, version, reason });
       log('warn', 'model version refused', { model, version, reason });
       return { state: 'failed', model, version, reason };
@@ -351,8 +351,11 @@ export function createModelRegistry(options: ModelRegistryOptions): ModelRegistr
 }
 
 /** A one-line reason fit for the index, the log and the audit log (no stack). */
-function describeFailure(error: unknown): string {
+function describeFailure(error: unknown, repository: string): string {
   const message = error instanceof Error ? error.message : String(error);
-  const line = message.split('\n')[0] ?? 'unknown error';
+  const line = (message.split('\n')[0] ?? 'unknown error')
+    .replaceAll(`${repository}/`, '')
+    // Absolute paths outside the repository (say, in an fs error) are not for clients.
+    .replace(/(^|[\s'"(])\/[^\s'"):]+/g, '$1<path>');
   return line.length > 500 ? `${line.slice(0, 497)}...` : line;
 }

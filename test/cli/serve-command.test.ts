@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { describe, it } from 'node:test';
@@ -31,7 +31,14 @@ void describe('bastion CLI', () => {
     const config = join(dir, 'bastion.yaml');
     await writeFile(
       config,
-      `stateDir: ./var\nserver:\n  port: 0\nmodels:\n  repository: ${JSON.stringify(join(root, 'models'))}\n  allowUnsigned: true\nmetrics:\n  enabled: false\naudit:\n  enabled: false\n`,
+      [
+        'stateDir: ./var',
+        'server:\n  port: 0',
+        'auth:\n  devIssuer: true',
+        `models:\n  repository: ${JSON.stringify(join(root, 'models'))}\n  trustedKeys: [${JSON.stringify(join(root, 'config/keys/demo-publisher.pub.pem'))}]`,
+        'metrics:\n  port: 0',
+        'audit:\n  path: ./var/audit.log',
+      ].join('\n'),
     );
     const proc = run(['serve', '--config', config]);
     t.after(() => proc.child.kill('SIGKILL'));
@@ -46,9 +53,23 @@ void describe('bastion CLI', () => {
       }
     }
     assert.ok(port, `listening line seen; stderr: ${proc.stderr()}`);
+    const tokenRun = run([
+      'token',
+      '--sub',
+      'cli-test',
+      '--scope',
+      'infer:iris',
+      '--state-dir',
+      join(dir, 'var/dev-issuer'),
+    ]);
+    let token = '';
+    tokenRun.child.stdout.on('data', (d: Buffer) => (token += d.toString()));
+    assert.equal(await tokenRun.exit, 0, tokenRun.stderr());
+    const unauthenticated = await fetch(`http://127.0.0.1:${port}/v2/models/iris`);
+    assert.equal(unauthenticated.status, 401);
     const res = await fetch(`http://127.0.0.1:${port}/v2/models/iris/infer`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${token.trim()}` },
       body: JSON.stringify({
         inputs: [{ name: 'features', shape: [1, 4], datatype: 'FP32', data: [5.1, 3.5, 1.4, 0.2] }],
         outputs: [{ name: 'label' }],
@@ -57,6 +78,24 @@ void describe('bastion CLI', () => {
     assert.equal(res.status, 200);
     proc.child.kill('SIGTERM');
     assert.equal(await proc.exit, 0);
+    const audit = await readFile(join(dir, 'var/audit.log'), 'utf8');
+    const events = audit
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { event: string; sub?: string });
+    assert.deepEqual(
+      events.map((e) => e.event),
+      [
+        'model.load',
+        'model.load',
+        'model.load',
+        'server.start',
+        'request',
+        'request',
+        'server.stop',
+      ],
+    );
+    assert.equal(events[5]?.sub, 'cli-test');
   });
 
   const usage: { name: string; args: string[]; says: RegExp }[] = [

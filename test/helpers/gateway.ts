@@ -10,6 +10,12 @@ import { parseConfigText } from '../../src/config/load-config.js';
 import { createLogger } from '../../src/logger.js';
 import { createGateway, type Gateway } from '../../src/server.js';
 
+/** The demo publisher's public key: the committed demo models are signed with it. */
+export const demoPublisherKey = join(
+  import.meta.dirname,
+  '../../config/keys/demo-publisher.pub.pem',
+);
+
 /** A temp folder removed when the test ends. */
 export async function tempDir(
   t: TestContext | { after: (fn: () => Promise<void>) => void },
@@ -54,6 +60,19 @@ export interface TestGateway {
   readonly gateway: Gateway;
   readonly url: string;
   readonly log: Record<string, unknown>[];
+  /** A token from the gateway's dev issuer (default scopes: `infer:* models:manage`). */
+  token(scopes?: readonly string[], sub?: string): Promise<string>;
+  /** POSTs JSON to a path with a token holding `infer:* models:manage` unless headers say otherwise. */
+  post(
+    path: string,
+    body: unknown,
+    headers?: Record<string, string>,
+  ): Promise<{ status: number; headers: Headers; body: unknown }>;
+  /** GETs a path with a token holding `infer:* models:manage` unless headers say otherwise. */
+  get(
+    path: string,
+    headers?: Record<string, string>,
+  ): Promise<{ status: number; headers: Headers; body: unknown }>;
 }
 
 /**
@@ -72,20 +91,31 @@ stateDir: ${JSON.stringify(join(dir, 'var'))}
 server:
   host: 127.0.0.1
   port: 0
-models:
-  repository: ${JSON.stringify(repo)}
-  allowUnsigned: true
-metrics:
-  enabled: false
-audit:
-  enabled: false
-${yaml}`;
+${yaml.includes('auth:') ? '' : 'auth:\n  devIssuer: true\n'}${yaml.includes('models:') ? '' : `models:\n  repository: ${JSON.stringify(repo)}\n  allowUnsigned: true\n  trustedKeys: [${JSON.stringify(demoPublisherKey)}]\n`}${yaml.includes('metrics:') ? '' : 'metrics:\n  enabled: false\n'}${yaml.includes('audit:') ? '' : 'audit:\n  enabled: false\n'}${yaml}`;
   const config = parseConfigText(text, join(dir, 'config.yaml'));
   const { stream, lines } = memoryLog();
   const gateway = await createGateway(config, { logger: createLogger('info', stream) });
   t.after(() => gateway.close());
   const { port } = await gateway.listen();
-  return { gateway, url: `http://127.0.0.1:${port}`, log: lines };
+  const url = `http://127.0.0.1:${port}`;
+  const token = async (
+    scopes: readonly string[] = ['infer:*', 'models:manage'],
+    sub = 'tester',
+  ) => {
+    const issuer = gateway.auth.devIssuer;
+    if (issuer === undefined) throw new Error('this gateway has no dev issuer');
+    return issuer.mint({ sub, scopes, ttlSec: 600 });
+  };
+  const admin = `Bearer ${await token()}`;
+  return {
+    gateway,
+    url,
+    log: lines,
+    token,
+    post: (path, body, headers = {}) =>
+      postJson(`${url}${path}`, body, { authorization: admin, ...headers }),
+    get: (path, headers = {}) => getJson(`${url}${path}`, { authorization: admin, ...headers }),
+  };
 }
 
 /** POSTs JSON (or a raw string) and returns status, headers and the parsed body. */

@@ -4,8 +4,6 @@ import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import {
   createCleanup,
-  getJson,
-  postJson,
   startGateway,
   tempDir,
   writeModel,
@@ -284,7 +282,7 @@ void describe('errors: every bad request gets its status and stable code', () =>
 
   for (const row of badRequests) {
     void it(`${row.status} ${row.code}: ${row.name}`, async () => {
-      const res = await postJson(`${gw.url}/v2/models/${row.path ?? 'iris'}/infer`, row.body);
+      const res = await gw.post(`/v2/models/${row.path ?? 'iris'}/infer`, row.body);
       assert.equal(res.status, row.status, JSON.stringify(res.body));
       assertErrorBody(res.body, row.code);
       if (row.says) assert.match((res.body as { error: string }).error, row.says);
@@ -294,14 +292,14 @@ void describe('errors: every bad request gets its status and stable code', () =>
 
   void it('413 BODY_TOO_LARGE over limits.bodyBytes', async () => {
     const data = new Array<number>(300_000).fill(1.25);
-    const res = await postJson(`${gw.url}/v2/models/iris/infer`, iris(data, [75_000, 4]));
+    const res = await gw.post(`/v2/models/iris/infer`, iris(data, [75_000, 4]));
     assert.equal(res.status, 413);
     assertErrorBody(res.body, 'BODY_TOO_LARGE');
   });
 
   for (const type of ['text/plain', 'application/x-www-form-urlencoded', 'application/xml']) {
     void it(`415 UNSUPPORTED_MEDIA_TYPE for ${type}`, async () => {
-      const res = await postJson(`${gw.url}/v2/models/iris/infer`, '{"inputs":[]}', {
+      const res = await gw.post(`/v2/models/iris/infer`, '{"inputs":[]}', {
         'content-type': type,
       });
       assert.equal(res.status, 415);
@@ -312,6 +310,7 @@ void describe('errors: every bad request gets its status and stable code', () =>
   void it('415 without a content type', async () => {
     const res = await fetch(`${gw.url}/v2/models/iris/infer`, {
       method: 'POST',
+      headers: { authorization: `Bearer ${await gw.token()}` },
       body: new Uint8Array([123, 125]),
     });
     assert.equal(res.status, 415);
@@ -323,24 +322,24 @@ void describe('errors: every bad request gets its status and stable code', () =>
     assert.equal(res.status, 405);
     assert.equal(res.headers.get('allow'), 'POST');
     assertErrorBody(await res.json(), 'METHOD_NOT_ALLOWED');
-    const get = await postJson(`${gw.url}/v2/health/live`, {});
+    const get = await gw.post(`/v2/health/live`, {});
     assert.equal(get.status, 405);
   });
 
   void it('404 NOT_FOUND for an unknown route', async () => {
-    const res = await getJson(`${gw.url}/v3/whatever`);
+    const res = await gw.get(`/v3/whatever`);
     assert.equal(res.status, 404);
     assertErrorBody(res.body, 'NOT_FOUND');
   });
 
   void it('model ready: 200 ready, 503 failed, 404 unknown', async () => {
-    assert.equal((await fetch(`${gw.url}/v2/models/iris/ready`)).status, 200);
-    assert.equal((await fetch(`${gw.url}/v2/models/iris/versions/1/ready`)).status, 200);
-    const failed = await getJson(`${gw.url}/v2/models/broken/versions/1/ready`);
+    assert.equal((await gw.get(`/v2/models/iris/ready`)).status, 200);
+    assert.equal((await gw.get(`/v2/models/iris/versions/1/ready`)).status, 200);
+    const failed = await gw.get(`/v2/models/broken/versions/1/ready`);
     assert.equal(failed.status, 503);
     assertErrorBody(failed.body, 'MODEL_NOT_READY');
     assert.match((failed.body as { error: string }).error, /failed/);
-    assert.equal((await fetch(`${gw.url}/v2/models/nope/ready`)).status, 404);
+    assert.equal((await gw.get(`/v2/models/nope/ready`)).status, 404);
   });
 
   void it('x-request-id: a well-formed one is echoed, a malformed one replaced', async () => {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { createCleanup, postJson, startGateway, type TestGateway } from '../helpers/gateway.js';
+import { createCleanup, startGateway, type TestGateway } from '../helpers/gateway.js';
 
 const demoModels = resolve(import.meta.dirname, '../../models');
 
@@ -106,7 +106,7 @@ void describe('hostile bodies never crash or 500 the gateway', () => {
 
   for (const { name, body } of hostile) {
     void it(name, async () => {
-      const res = await postJson(`${gw.url}/v2/models/iris/infer`, body);
+      const res = await gw.post(`/v2/models/iris/infer`, body);
       assert.ok(
         res.status >= 400 && res.status < 500,
         `status ${res.status}: ${JSON.stringify(res.body)}`,
@@ -122,7 +122,7 @@ void describe('hostile bodies never crash or 500 the gateway', () => {
   void it('nothing was polluted and the gateway still infers correctly', async () => {
     assert.equal(({} as Record<string, unknown>).polluted, undefined);
     assert.equal(({} as Record<string, unknown>).isAdmin, undefined);
-    const res = await postJson(`${gw.url}/v2/models/iris/infer`, {
+    const res = await gw.post(`/v2/models/iris/infer`, {
       inputs: [{ name: 'features', shape: [1, 4], datatype: 'FP32', data: [6.7, 3.0, 5.2, 2.3] }],
       outputs: [{ name: 'label' }],
     });

@@ -4,8 +4,6 @@ import { after, before, describe, it } from 'node:test';
 import { buildIdentityModel } from '../../scripts/onnx/onnx-builder.js';
 import {
   createCleanup,
-  getJson,
-  postJson,
   startGateway,
   tempDir,
   writeModel,
@@ -38,7 +36,7 @@ void describe('infer on the demo models', () => {
       { features: [6.7, 3.0, 5.2, 2.3], label: 2 },
       { features: [6.3, 3.3, 6.0, 2.5], label: 2 },
     ];
-    const res = await postJson(`${gw.url}/v2/models/iris/infer`, {
+    const res = await gw.post(`/v2/models/iris/infer`, {
       id: 'req-1',
       inputs: [
         {
@@ -71,7 +69,7 @@ void describe('infer on the demo models', () => {
   });
 
   void it('returns only the requested outputs, by version too', async () => {
-    const res = await postJson(`${gw.url}/v2/models/iris/versions/1/infer`, {
+    const res = await gw.post(`/v2/models/iris/versions/1/infer`, {
       inputs: [{ name: 'features', shape: [1, 4], datatype: 'FP32', data: [6.7, 3.0, 5.2, 2.3] }],
       outputs: [{ name: 'label' }],
     });
@@ -82,7 +80,7 @@ void describe('infer on the demo models', () => {
   });
 
   void it('serves several inputs and outputs, integers, booleans and a scalar', async () => {
-    const res = await postJson(`${gw.url}/v2/models/tensor-types/infer`, {
+    const res = await gw.post(`/v2/models/tensor-types/infer`, {
       inputs: [
         {
           name: 'ints',
@@ -126,7 +124,7 @@ void describe('infer on the demo models', () => {
   });
 
   void it('answers model metadata with -1 for dynamic dims', async () => {
-    const res = await getJson(`${gw.url}/v2/models/iris`);
+    const res = await gw.get(`/v2/models/iris`);
     assert.equal(res.status, 200);
     assert.deepEqual(res.body, {
       name: 'iris',
@@ -188,7 +186,7 @@ void describe('every datatype round-trips through an Identity model', () => {
 
   for (const { datatype, type, data } of roundTrips) {
     void it(`${datatype} as [2,2] nested`, async () => {
-      const res = await postJson(`${gw.url}/v2/models/id-${type}/infer`, {
+      const res = await gw.post(`/v2/models/id-${type}/infer`, {
         inputs: [{ name: 'x', shape: [2, 2], datatype, data: [data.slice(0, 2), data.slice(2)] }],
       });
       assert.equal(res.status, 200, JSON.stringify(res.body));
@@ -197,7 +195,7 @@ void describe('every datatype round-trips through an Identity model', () => {
       ]);
     });
     void it(`${datatype} as a rank-0 scalar`, async () => {
-      const res = await postJson(`${gw.url}/v2/models/scalar-${type}/infer`, {
+      const res = await gw.post(`/v2/models/scalar-${type}/infer`, {
         inputs: [{ name: 'x', shape: [], datatype, data: [data[1]] }],
       });
       assert.equal(res.status, 200, JSON.stringify(res.body));
@@ -208,7 +206,7 @@ void describe('every datatype round-trips through an Identity model', () => {
   }
 
   void it('an empty batch (shape [0,2]) round-trips', async () => {
-    const res = await postJson(`${gw.url}/v2/models/id-float32/infer`, {
+    const res = await gw.post(`/v2/models/id-float32/infer`, {
       inputs: [{ name: 'x', shape: [0, 2], datatype: 'FP32', data: [] }],
     });
     assert.equal(res.status, 200, JSON.stringify(res.body));

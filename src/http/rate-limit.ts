@@ -1,0 +1,62 @@
+import rateLimit from '@fastify/rate-limit';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { Redis } from 'ioredis';
+import { BastionError } from '../errors.js';
+import type { ModelRegistry } from '../models/model-registry.js';
+
+/** Options of {@link registerRateLimit}. */
+export interface RateLimitOptions {
+  /** Requests per minute per token subject. */
+  readonly requestsPerMinute: number;
+  /** Requests per minute per client IP for requests without a valid token. */
+  readonly unauthenticatedPerMinute: number;
+  /** Per-model overrides come from each model's config.yaml (`requestsPerMinute`). */
+  readonly registry: ModelRegistry;
+  /** A shared store so that several replicas enforce one limit. */
+  readonly redis?: Redis | undefined;
+  readonly onLimited?: () => void;
+}
+
+/**
+ * Limits every route of `scope` per verified subject (`sub`), or per IP when the token did not
+ * verify. Runs after the authenticate hook and before any body is parsed. When Redis is
+ * unreachable the limiter fails open (requests pass, the error is logged) rather than failing
+ * every request.
+ */
+export async function registerRateLimit(
+  scope: FastifyInstance,
+  options: RateLimitOptions,
+): Promise<void> {
+  const overrideOf = (request: FastifyRequest): number | undefined => {
+    const model = (request.params as { model?: unknown }).model;
+    return typeof model === 'string'
+      ? options.registry.tuningOf(model)?.requestsPerMinute
+      : undefined;
+  };
+  await scope.register(rateLimit, {
+    global: true,
+    hook: 'onRequest',
+    timeWindow: 60_000,
+    skipOnError: true,
+    nameSpace: 'bastion-rl:',
+    ...(options.redis === undefined ? {} : { redis: options.redis }),
+    keyGenerator: (request) => {
+      const sub = request.principal?.sub;
+      if (sub === undefined) return `ip:${request.ip}`;
+      const override = overrideOf(request);
+      const model = (request.params as { model?: string }).model ?? '';
+      return override === undefined ? `sub:${sub}` : `sub:${sub}:model:${model}`;
+    },
+    max: (request, key) => {
+      if (key.startsWith('ip:')) return options.unauthenticatedPerMinute;
+      return overrideOf(request) ?? options.requestsPerMinute;
+    },
+    onExceeded: () => options.onLimited?.(),
+    errorResponseBuilder: (_request, context) =>
+      new BastionError(
+        'RATE_LIMITED',
+        `rate limit of ${context.max} requests per minute exceeded; retry in ${context.after}`,
+        { retryAfterSec: Math.max(1, Math.ceil(context.ttl / 1000)) },
+      ),
+  });
+}

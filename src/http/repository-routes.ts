@@ -1,0 +1,70 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { z } from 'zod';
+import { BastionError } from '../errors.js';
+import type { ModelRegistry } from '../models/model-registry.js';
+import { type ModelParams, parseModelParams } from './route-params.js';
+
+const indexBody = z.strictObject({ ready: z.boolean().optional() }).optional();
+const controlBody = z
+  .strictObject({ parameters: z.record(z.string().max(128), z.unknown()).optional() })
+  .optional();
+
+function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
+  const result = schema.safeParse(body);
+  if (!result.success) {
+    const issue = result.error.issues[0];
+    throw new BastionError(
+      'INVALID_REQUEST',
+      `request body${issue && issue.path.length > 0 ? `.${issue.path.join('.')}` : ''}: ${issue?.message ?? 'invalid'}`,
+    );
+  }
+  return result.data;
+}
+
+/**
+ * The model repository extension (Triton's explicit model control), scope `models:manage`:
+ * `POST /v2/repository/index`, `POST /v2/repository/models/{m}/load` and `.../unload`. A load
+ * reads and verifies the model from disk again; the new version serves once it is ready and the
+ * old one is closed after its in-flight requests finish.
+ */
+export function registerRepositoryRoutes(app: FastifyInstance, registry: ModelRegistry): void {
+  const manage = { policy: { access: 'manage', audit: true } } as const;
+
+  app.post('/v2/repository/index', { config: manage }, (request) => {
+    const body = parseBody(indexBody, request.body);
+    const rows = registry.index();
+    return body?.ready === true ? rows.filter((r) => r.state === 'READY') : rows;
+  });
+
+  app.post(
+    '/v2/repository/models/:model/load',
+    { config: manage },
+    async (request: FastifyRequest<{ Params: ModelParams }>, reply: FastifyReply) => {
+      parseBody(controlBody, request.body);
+      const { model } = parseModelParams(request.params);
+      request.bastionTarget = { model, version: undefined };
+      const states = await registry.load(model);
+      const failed = states.filter((s) => s.state === 'failed');
+      if (states.length === 0 || failed.length === states.length) {
+        const reasons = failed.map((s) => `version ${s.version}: ${s.reason}`).join('; ');
+        throw new BastionError(
+          'MODEL_NOT_READY',
+          `model "${model}" did not load${reasons === '' ? ' (no version folders)' : `: ${reasons}`}`,
+        );
+      }
+      return reply.code(200).send();
+    },
+  );
+
+  app.post(
+    '/v2/repository/models/:model/unload',
+    { config: manage },
+    async (request: FastifyRequest<{ Params: ModelParams }>, reply: FastifyReply) => {
+      parseBody(controlBody, request.body);
+      const { model } = parseModelParams(request.params);
+      request.bastionTarget = { model, version: undefined };
+      await registry.unload(model);
+      return reply.code(200).send();
+    },
+  );
+}
