@@ -56,7 +56,12 @@ export async function createAuthSetup(config: Readonly<Config>): Promise<AuthSet
   let issuer = auth.issuer;
   let audience = auth.audience;
   if (auth.devIssuer) {
-    devIssuer = await createDevIssuer({ stateDir: devIssuerStateDir(config) });
+    // The issuer must mint what the verifier checks: a configured iss/aud applies to both.
+    devIssuer = await createDevIssuer({
+      stateDir: devIssuerStateDir(config),
+      ...(issuer === undefined ? {} : { issuer }),
+      ...(audience === undefined ? {} : { audience }),
+    });
     issuer ??= devIssuer.issuer;
     audience ??= devIssuer.audience;
     keys = { kind: 'jwks-file', path: devIssuer.jwksFile };

@@ -113,6 +113,16 @@ function checkConsistency(config: Config): string[] {
   if (auth.jwksFile !== undefined && auth.jwksUrl !== undefined) {
     problems.push('auth: set either jwksFile or jwksUrl, not both');
   }
+  if (auth.devIssuer) {
+    const extra = (['issuer', 'audience', 'jwksFile', 'jwksUrl', 'hsSecretFile'] as const).filter(
+      (k) => auth[k] !== undefined,
+    );
+    if (extra.length > 0) {
+      problems.push(
+        `auth.devIssuer: the development issuer brings its own issuer, audience and keys; remove auth.${extra.join(', auth.')} or set devIssuer: false`,
+      );
+    }
+  }
   const hs = auth.algorithms.filter((a) => a.startsWith('HS'));
   if (hs.length > 0 && auth.hsSecretFile === undefined) {
     problems.push(`auth.algorithms: ${hs.join(', ')} needs auth.hsSecretFile`);

@@ -47,17 +47,25 @@ export function registerAuthHooks(scope: FastifyInstance, options: AuthHooksOpti
     } catch (error) {
       if (isAuthError(error)) {
         options.onFailure?.(error.reason);
-        void reply.header(
-          'www-authenticate',
-          error.code === 'FORBIDDEN'
-            ? `Bearer error="insufficient_scope"${error.requiredScope === undefined ? '' : `, scope="${error.requiredScope}"`}`
-            : 'Bearer error="invalid_token"',
-        );
+        void reply.header('www-authenticate', wwwAuthenticateFor(error));
       }
       throw error;
     }
     return payload;
   });
+}
+
+// RFC 6750 §3: scope-token characters. A malformed model name (the '\0' stand-in of needOf) has
+// no scope to name, and a control character in a header would fail the whole reply.
+const scopeToken = /^[\x21\x23-\x5B\x5D-\x7E]+$/;
+
+/** The `WWW-Authenticate` challenge for a refused request (RFC 6750 §3). */
+function wwwAuthenticateFor(error: AuthError): string {
+  if (error.code !== 'FORBIDDEN') return 'Bearer error="invalid_token"';
+  const scope = error.requiredScope;
+  return scope !== undefined && scopeToken.test(scope)
+    ? `Bearer error="insufficient_scope", scope="${scope}"`
+    : 'Bearer error="insufficient_scope"';
 }
 
 /** The access a request needs, from its route policy and model parameter. */
