@@ -171,7 +171,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
     scope.get('/v2', { config: { policy: { access: 'token', audit: false } } }, () => ({
       name: 'bastion',
       version: deps.version,
-      extensions: ['model_repository'],
+      extensions: ['model_repository', 'binary_tensor_data'],
     }));
     registerModelRoutes(scope, { registry: deps.registry, inference: deps.inference });
     registerRepositoryRoutes(scope, deps.registry);

@@ -3,9 +3,15 @@ import { BastionError, isBastionError } from '../errors.js';
 /** Fastify's own error codes that stem from a bad request, and what they mean to a client. */
 const fastifyCodes: Readonly<Record<string, () => BastionError>> = {
   FST_ERR_CTP_INVALID_MEDIA_TYPE: () =>
-    new BastionError('UNSUPPORTED_MEDIA_TYPE', 'send the request body as application/json'),
+    new BastionError(
+      'UNSUPPORTED_MEDIA_TYPE',
+      'send the request body as application/json (or application/octet-stream with Inference-Header-Content-Length on infer routes)',
+    ),
   FST_ERR_CTP_INVALID_TYPE: () =>
-    new BastionError('UNSUPPORTED_MEDIA_TYPE', 'send the request body as application/json'),
+    new BastionError(
+      'UNSUPPORTED_MEDIA_TYPE',
+      'send the request body as application/json (or application/octet-stream with Inference-Header-Content-Length on infer routes)',
+    ),
   FST_ERR_CTP_BODY_TOO_LARGE: () =>
     new BastionError('BODY_TOO_LARGE', 'the request body is larger than this server accepts'),
   FST_ERR_CTP_EMPTY_JSON_BODY: () =>

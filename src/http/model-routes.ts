@@ -5,6 +5,7 @@ import type { TensorSpec } from '../inference/engine.js';
 import type { InferenceService } from '../inference/inference-service.js';
 import type { ModelRegistry } from '../models/model-registry.js';
 import type { ReadyVersion } from '../models/model-state.js';
+import { BinaryInferBody, headerLengthHeader, registerBinaryBodyParser } from './binary-body.js';
 import { type ModelParams, parseModelParams } from './route-params.js';
 
 /** Dependencies of the model routes. */
@@ -58,34 +59,53 @@ export function registerModelRoutes(app: FastifyInstance, options: ModelRoutesOp
         return reply.code(200).send();
       },
     );
-
-    app.post(
-      `${prefix}/infer`,
-      { config: infer },
-      async (request: FastifyRequest<{ Params: ModelParams }>, reply: FastifyReply) => {
-        const { model, version } = parseModelParams(request.params);
-        request.bastionTarget = { model, version };
-        const controller = new AbortController();
-        const onClose = (): void => {
-          if (!reply.raw.writableFinished) controller.abort();
-        };
-        reply.raw.once('close', onClose);
-        try {
-          const outcome = await inference.infer(
-            { model, version, body: request.body, signal: controller.signal },
-            {
-              onResolved: (ready) => {
-                request.bastionTarget = { model, version: ready.version };
-              },
-            },
-          );
-          return outcome.response;
-        } finally {
-          reply.raw.off('close', onClose);
-        }
-      },
-    );
   }
+
+  // The infer routes get their own scope so that only they accept the binary tensor extension.
+  void app.register((scope, _options, done) => {
+    registerBinaryBodyParser(scope);
+    for (const prefix of ['/v2/models/:model', '/v2/models/:model/versions/:version']) {
+      scope.post(
+        `${prefix}/infer`,
+        { config: infer },
+        async (request: FastifyRequest<{ Params: ModelParams }>, reply: FastifyReply) => {
+          const { model, version } = parseModelParams(request.params);
+          request.bastionTarget = { model, version };
+          const controller = new AbortController();
+          const onClose = (): void => {
+            if (!reply.raw.writableFinished) controller.abort();
+          };
+          reply.raw.once('close', onClose);
+          const binaryBody = request.body instanceof BinaryInferBody ? request.body : undefined;
+          try {
+            const outcome = await inference.infer(
+              {
+                model,
+                version,
+                body: binaryBody === undefined ? request.body : binaryBody.header,
+                binary: binaryBody?.binary,
+                signal: controller.signal,
+              },
+              {
+                onResolved: (ready) => {
+                  request.bastionTarget = { model, version: ready.version };
+                },
+              },
+            );
+            if (outcome.binary === undefined) return outcome.response;
+            const header = Buffer.from(JSON.stringify(outcome.response), 'utf8');
+            void reply
+              .header('content-type', 'application/octet-stream')
+              .header(headerLengthHeader, String(header.length));
+            return Buffer.concat([header, ...outcome.binary]);
+          } finally {
+            reply.raw.off('close', onClose);
+          }
+        },
+      );
+    }
+    done();
+  });
 }
 
 function readyVersions(registry: ModelRegistry, model: string): string[] {

@@ -2,6 +2,8 @@ import { BastionError, isBastionError } from '../errors.js';
 import type { ModelRegistry } from '../models/model-registry.js';
 import type { ReadyVersion } from '../models/model-state.js';
 import type { HostTensor } from './engine.js';
+import { encodeBinaryElements } from './binary-tensor.js';
+import { v2DatatypeOf, type V2Datatype } from './datatypes.js';
 import { encodeTensor, type JsonTensor } from './tensor-codec.js';
 
 /** One inference call, as the domain sees it (no HTTP). */
@@ -9,23 +11,41 @@ export interface InferCall {
   readonly model: string;
   /** Undefined: the highest ready version. */
   readonly version?: number | undefined;
-  /** The untrusted request body (already parsed JSON). */
+  /** The untrusted request body (already parsed JSON; the JSON header of a binary request). */
   readonly body: unknown;
+  /**
+   * Binary tensor extension: the bytes that followed the JSON header, which inputs with
+   * `parameters.binary_data_size` read in order. Undefined for a plain JSON request.
+   */
+  readonly binary?: Uint8Array | undefined;
   /** Aborted when the caller goes away. */
   readonly signal?: AbortSignal | undefined;
 }
 
-/** The v2 infer response body. */
+/** An output answered in binary form: its bytes follow the JSON header, in output order. */
+export interface BinaryTensorHeader {
+  name: string;
+  datatype: V2Datatype;
+  shape: number[];
+  parameters: { binary_data_size: number };
+}
+
+/** The v2 infer response body (the JSON header when some outputs are binary). */
 export interface InferResponse {
   model_name: string;
   model_version: string;
   id?: string;
-  outputs: JsonTensor[];
+  outputs: (JsonTensor | BinaryTensorHeader)[];
 }
 
 /** What happened, for the audit log and metrics. */
 export interface InferOutcome {
   readonly response: InferResponse;
+  /**
+   * The binary outputs' bytes in output order, to send after the JSON header; undefined when
+   * every output is JSON (then `response` is the whole answer).
+   */
+  readonly binary: readonly Uint8Array[] | undefined;
   readonly version: number;
   readonly rows: number | undefined;
   readonly inferenceMs: number;
@@ -63,7 +83,7 @@ export function createInferenceService(options: InferenceServiceOptions): Infere
       try {
         const ready = lease.version;
         hooks.onResolved?.(ready);
-        const request = ready.parser.parse(call.body);
+        const request = ready.parser.parse(call.body, call.binary);
         const started = performance.now();
         const outputs = await runWithDeadline(
           ready,
@@ -74,6 +94,7 @@ export function createInferenceService(options: InferenceServiceOptions): Infere
         );
         const inferenceMs = performance.now() - started;
         hooks.onInference?.(ready, inferenceMs);
+        const binary = request.binaryOutputs.size > 0 ? ([] as Uint8Array[]) : undefined;
         const response: InferResponse = {
           model_name: ready.model,
           model_version: String(ready.version),
@@ -82,11 +103,21 @@ export function createInferenceService(options: InferenceServiceOptions): Infere
             if (tensor === undefined) {
               throw new BastionError('INTERNAL', `the model produced no output "${name}"`);
             }
-            return encodeTensor(name, tensor);
+            if (binary === undefined || !request.binaryOutputs.has(name)) {
+              return encodeTensor(name, tensor);
+            }
+            const bytes = encodeBinaryElements(tensor);
+            binary.push(bytes);
+            return {
+              name,
+              datatype: v2DatatypeOf(tensor.type),
+              shape: [...tensor.dims],
+              parameters: { binary_data_size: bytes.byteLength },
+            };
           }),
         };
         if (request.id !== undefined) response.id = request.id;
-        return { response, version: ready.version, rows: request.rows, inferenceMs };
+        return { response, binary, version: ready.version, rows: request.rows, inferenceMs };
       } finally {
         lease.release();
       }

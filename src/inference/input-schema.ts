@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { BastionError, type ErrorCode } from '../errors.js';
 import type { HostTensor, ModelSignature, TensorSpec } from './engine.js';
 import { elementTypeOf, isV2Datatype, v2DatatypeOf } from './datatypes.js';
+import { decodeBinaryElements } from './binary-tensor.js';
 import { decodeElements, flattenData } from './tensor-codec.js';
 
 /** Largest rank a request may declare. */
@@ -16,21 +17,28 @@ export const inferRequestEnvelope = z.strictObject({
   parameters,
   inputs: z
     .array(
-      z.strictObject({
-        name: z.string().min(1).max(256),
-        shape: z
-          .array(
-            z
-              .number()
-              .int()
-              .min(0)
-              .max(2 ** 31),
-          )
-          .max(maxRank),
-        datatype: z.string().min(1).max(16),
-        parameters,
-        data: z.unknown(),
-      }),
+      z
+        .strictObject({
+          name: z.string().min(1).max(256),
+          shape: z
+            .array(
+              z
+                .number()
+                .int()
+                .min(0)
+                .max(2 ** 31),
+            )
+            .max(maxRank),
+          datatype: z.string().min(1).max(16),
+          parameters,
+          data: z.unknown().optional(),
+        })
+        // `data` is required unless the input's bytes come from the binary tensor extension.
+        .superRefine((input, ctx) => {
+          if (input.data === undefined && input.parameters?.['binary_data_size'] === undefined) {
+            ctx.addIssue({ code: 'custom', path: ['data'], message: 'is required' });
+          }
+        }),
     )
     .min(1)
     .max(256),
@@ -45,6 +53,12 @@ export interface BoundInferRequest {
   readonly id: string | undefined;
   readonly feeds: Readonly<Record<string, HostTensor>>;
   readonly outputs: readonly string[];
+  /**
+   * The outputs to answer in binary form (binary tensor extension): those whose
+   * `parameters.binary_data` is true, or every output without its own `binary_data` when the
+   * request's `parameters.binary_data_output` is true.
+   */
+  readonly binaryOutputs: ReadonlySet<string>;
   /** Total elements over all inputs. */
   readonly elements: number;
   /** Rows along the first dimension when every input is batched by it (else undefined). */
@@ -60,8 +74,15 @@ export interface InputSchemaLimits {
 export interface InferRequestParser {
   /** The zod schema, built once from the model's signature. */
   readonly schema: z.ZodType<BoundInferRequest>;
-  /** Parses an untrusted body. @throws BastionError with a stable code and the offending input. */
-  parse(body: unknown): BoundInferRequest;
+  /**
+   * Parses an untrusted body. `binary` is what followed the JSON header in a binary tensor
+   * extension request (undefined for a plain JSON request): inputs with
+   * `parameters.binary_data_size` take their bytes from it, in input order, and their sizes must
+   * add up to exactly its length.
+   *
+   * @throws BastionError with a stable code and the offending input.
+   */
+  parse(body: unknown, binary?: Uint8Array): BoundInferRequest;
 }
 
 /**
@@ -82,7 +103,7 @@ export function createInferRequestParser(
 
   const schema = inferRequestEnvelope.transform((request, ctx): BoundInferRequest => {
     try {
-      return bind(request);
+      return bind(request, undefined);
     } catch (error) {
       if (!(error instanceof BastionError)) throw error;
       ctx.addIssue({ code: 'custom', message: error.message, params: { code: error.code } });
@@ -90,7 +111,10 @@ export function createInferRequestParser(
     }
   });
 
-  function bind(request: z.output<typeof inferRequestEnvelope>): BoundInferRequest {
+  function bind(
+    request: z.output<typeof inferRequestEnvelope>,
+    binary: Uint8Array | undefined,
+  ): BoundInferRequest {
     const seen = new Set<string>();
     for (const input of request.inputs) {
       if (!specs.has(input.name)) {
@@ -135,21 +159,32 @@ export function createInferRequestParser(
       }
     }
 
+    // Binary framing next: every binary input's bytes located, and the sizes must account for
+    // exactly the bytes that followed the JSON header, before any of them is decoded.
+    const slices = locateBinaryData(request.inputs, binary);
+
     const feeds: Record<string, HostTensor> = Object.create(null) as Record<string, HostTensor>;
-    for (const input of request.inputs) {
+    for (const [index, input] of request.inputs.entries()) {
       const spec = specs.get(input.name) as TensorSpec;
       const count = input.shape.reduce((a, b) => a * b, 1);
-      const values = flattenData(input.name, input.data, count);
+      const bytes = slices[index];
       feeds[input.name] = {
         type: spec.type,
         dims: input.shape,
-        data: decodeElements(input.name, spec.type, values),
+        data:
+          bytes === undefined
+            ? decodeElements(input.name, spec.type, flattenData(input.name, input.data, count))
+            : decodeBinaryElements(input.name, spec.type, count, bytes),
       };
     }
 
+    const allBinary =
+      booleanParameter(request.parameters, 'binary_data_output', 'request') ?? false;
     let outputs: readonly string[] = allOutputs;
+    const binaryOutputs = new Set<string>(allBinary ? allOutputs : []);
     if (request.outputs !== undefined && request.outputs.length > 0) {
       const wanted: string[] = [];
+      binaryOutputs.clear();
       for (const output of request.outputs) {
         if (!outputNames.has(output.name)) {
           throw new BastionError(
@@ -161,6 +196,8 @@ export function createInferRequestParser(
           throw new BastionError('INVALID_REQUEST', `output "${output.name}" is requested twice`);
         }
         wanted.push(output.name);
+        const own = booleanParameter(output.parameters, 'binary_data', `output "${output.name}"`);
+        if (own ?? allBinary) binaryOutputs.add(output.name);
       }
       outputs = wanted;
     }
@@ -170,6 +207,7 @@ export function createInferRequestParser(
       id: request.id,
       feeds,
       outputs,
+      binaryOutputs,
       elements,
       rows: batched && first !== undefined ? first.shape[0] : undefined,
     };
@@ -177,12 +215,82 @@ export function createInferRequestParser(
 
   return {
     schema,
-    parse(body: unknown): BoundInferRequest {
-      const result = schema.safeParse(body);
-      if (result.success) return result.data;
-      throw toBastionError(result.error.issues);
+    parse(body: unknown, binary?: Uint8Array): BoundInferRequest {
+      if (binary === undefined) {
+        const result = schema.safeParse(body);
+        if (result.success) return result.data;
+        throw toBastionError(result.error.issues);
+      }
+      const result = inferRequestEnvelope.safeParse(body);
+      if (!result.success) throw toBastionError(result.error.issues);
+      return bind(result.data, binary);
     },
   };
+}
+
+type EnvelopeInput = z.output<typeof inferRequestEnvelope>['inputs'][number];
+type ParameterMap = z.output<typeof parameters>;
+
+/**
+ * The slice of `binary` each input reads (undefined for a JSON input), in input order.
+ *
+ * @throws BastionError INVALID_BINARY_DATA when a size is not a byte count, when a binary input
+ *   arrives without binary data, or when the sizes do not add up to exactly `binary`'s length;
+ *   INVALID_REQUEST when an input has both `data` and `binary_data_size`.
+ */
+function locateBinaryData(
+  inputs: readonly EnvelopeInput[],
+  binary: Uint8Array | undefined,
+): (Uint8Array | undefined)[] {
+  const slices: (Uint8Array | undefined)[] = [];
+  let offset = 0;
+  for (const input of inputs) {
+    const size = input.parameters?.['binary_data_size'];
+    if (size === undefined) {
+      slices.push(undefined);
+      continue;
+    }
+    if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0) {
+      throw new BastionError(
+        'INVALID_BINARY_DATA',
+        `input "${input.name}": binary_data_size must be a non-negative integer byte count`,
+      );
+    }
+    if (input.data !== undefined) {
+      throw new BastionError(
+        'INVALID_REQUEST',
+        `input "${input.name}": give either data or parameters.binary_data_size, not both`,
+      );
+    }
+    if (binary === undefined) {
+      throw new BastionError(
+        'INVALID_BINARY_DATA',
+        `input "${input.name}": binary_data_size needs a binary request (Content-Type: application/octet-stream with Inference-Header-Content-Length)`,
+      );
+    }
+    if (size > binary.byteLength - offset) {
+      throw new BastionError(
+        'INVALID_BINARY_DATA',
+        `input "${input.name}": binary_data_size ${size} runs past the end of the binary data (${binary.byteLength - offset} bytes left)`,
+      );
+    }
+    slices.push(binary.subarray(offset, offset + size));
+    offset += size;
+  }
+  if (binary !== undefined && offset !== binary.byteLength) {
+    throw new BastionError(
+      'INVALID_BINARY_DATA',
+      `the binary data is ${binary.byteLength} bytes but the inputs' binary_data_size add up to ${offset}`,
+    );
+  }
+  return slices;
+}
+
+/** A boolean parameter, or undefined when absent. @throws BastionError INVALID_REQUEST otherwise. */
+function booleanParameter(params: ParameterMap, key: string, where: string): boolean | undefined {
+  const value = params?.[key];
+  if (value === undefined || typeof value === 'boolean') return value;
+  throw new BastionError('INVALID_REQUEST', `${where}: parameters.${key} must be true or false`);
 }
 
 function checkShape(
