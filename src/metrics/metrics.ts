@@ -97,10 +97,26 @@ const defaultQueueWaitBuckets = [
 ];
 const defaultBatchSizeBuckets = [1, 2, 4, 8, 16, 32, 64, 128, 256];
 
+/**
+ * prom-client's default metrics include three gauges named `*_total`, which `promtool check
+ * metrics` rejects ("non-counter metrics should not have _total suffix") and which Prometheus
+ * would mistake for counters. Each is only the sum of a per-type gauge that stays exported
+ * (`nodejs_active_handles{type}`, `nodejs_active_requests{type}`, `nodejs_active_resources{type}`),
+ * so they are dropped: `sum(nodejs_active_handles)` gives the same number.
+ */
+export const droppedDefaultMetrics = [
+  'nodejs_active_handles_total',
+  'nodejs_active_requests_total',
+  'nodejs_active_resources_total',
+] as const;
+
 /** Creates the metrics and their own registry. */
 export function createMetrics(options: MetricsOptions = {}): Metrics {
   const registry = new Registry();
-  if (options.defaultMetrics !== false) collectDefaultMetrics({ register: registry });
+  if (options.defaultMetrics !== false) {
+    collectDefaultMetrics({ register: registry });
+    for (const name of droppedDefaultMetrics) registry.removeSingleMetric(name);
+  }
   const labeler = createModelLabeler(options.knownModels);
   const reasonGuard = createLabelGuard();
   const registers = [registry];
