@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import { isAuthError } from './auth/auth-error.js';
 import type { TokenVerifier } from './auth/token-verifier.js';
 import type { Config } from './config/config-schema.js';
-import { httpStatusFor } from './errors.js';
+import { BastionError, httpStatusFor } from './errors.js';
 import { registerAuthHooks } from './http/auth-hooks.js';
 import { registerClientSubjectCheck } from './http/client-certificate.js';
 import { toClientError } from './http/error-mapping.js';
@@ -35,6 +35,8 @@ export interface AppDependencies {
   readonly redis?: Redis | undefined;
   /** False while the gateway cannot serve (shutting down, audit log unwritable in fail-closed). */
   readonly isReady: () => boolean;
+  /** True once graceful shutdown has begun: new requests get an audited 503 SHUTTING_DOWN. */
+  readonly isShuttingDown?: () => boolean;
   /** Extra Fastify server options (TLS, for instance), merged over the defaults. */
   readonly serverOptions?: Partial<FastifyServerOptions> & Record<string, unknown>;
 }
@@ -70,7 +72,8 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
     trustProxy: config.server.trustProxy,
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
-    return503OnClosing: true,
+    // Requests arriving while closing are refused by our own hook below, so they are audited.
+    return503OnClosing: false,
     forceCloseConnections: 'idle',
     keepAliveTimeout: config.server.keepAliveTimeoutMs,
     requestTimeout: config.server.requestTimeoutMs,
@@ -146,6 +149,21 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   }
 
   await app.register(async (scope) => {
+    scope.addHook('onRequest', (_request, _reply, done) => {
+      if (deps.isShuttingDown?.() === true) {
+        done(
+          new BastionError(
+            'SHUTTING_DOWN',
+            'the gateway is shutting down; retry on another replica',
+            {
+              retryAfterSec: 1,
+            },
+          ),
+        );
+        return;
+      }
+      done();
+    });
     const subjects = config.server.tls?.allowedClientSubjects;
     if (subjects !== undefined) registerClientSubjectCheck(scope, subjects);
     registerAuthHooks(scope, {

@@ -14,6 +14,7 @@ import { isObservableEngine } from './inference/engine-stats.js';
 import { createInferenceService } from './inference/inference-service.js';
 import { createLogger } from './logger.js';
 import { createMetrics, type Metrics } from './metrics/metrics.js';
+import type { KnownModel } from './metrics/label-guard.js';
 import { createMetricsServer, type MetricsServer } from './metrics/metrics-server.js';
 import { decryptModelBytes, parseEncryptionKey } from './models/model-encryption.js';
 import {
@@ -21,6 +22,7 @@ import {
   type ModelEvent,
   type ModelRegistry,
 } from './models/model-registry.js';
+import { createRepositoryPoller, type RepositoryPoller } from './models/repository-poller.js';
 import { createSignedVersionReader } from './models/signed-version-reader.js';
 import { loadTrustPolicy } from './models/trust-policy.js';
 import { tlsServerOptions } from './http/tls.js';
@@ -142,6 +144,8 @@ export async function createGateway(
             },
     }),
     onEvent: (event) => {
+      // Labels follow the repository: every model and version it lists (refused ones too).
+      metrics?.setKnownModels(knownModels(registry.list(), event));
       onModelEvent(event, metrics, auditLater);
     },
     log: (level, msg, fields) => {
@@ -184,11 +188,13 @@ export async function createGateway(
     audit,
     redis,
     isReady: () => !shuttingDown && (config.audit.failClosed !== true || audit?.healthy !== false),
+    isShuttingDown: () => shuttingDown,
     ...(serverOptions === undefined ? {} : { serverOptions }),
   });
 
   let metricsServer: MetricsServer | undefined;
   let sampler: NodeJS.Timeout | undefined;
+  let poller: RepositoryPoller | undefined;
   let closed: Promise<void> | undefined;
   return {
     app,
@@ -200,9 +206,7 @@ export async function createGateway(
     async listen() {
       await registry.loadAll();
       if (metrics !== undefined) {
-        metrics.setKnownModels(
-          registry.list().map((s) => ({ name: s.model, versions: [String(s.version)] })),
-        );
+        metrics.setKnownModels(knownModels(registry.list()));
         sampler = setInterval(() => {
           sampleQueueDepth(registry, metrics);
         }, 1000);
@@ -223,6 +227,16 @@ export async function createGateway(
       const port =
         typeof address === 'object' && address !== null ? address.port : config.server.port;
       const metricsPort = (await metricsServer?.listen())?.port;
+      if (config.models.pollIntervalSec > 0 && !shuttingDown) {
+        poller = createRepositoryPoller({
+          registry,
+          intervalMs: config.models.pollIntervalSec * 1000,
+          log: (level, msg, fields) => {
+            modelLog[level](fields ?? {}, msg);
+          },
+        });
+        poller.start();
+      }
       auditLater({
         event: 'server.start',
         outcome: 'allowed',
@@ -237,6 +251,8 @@ export async function createGateway(
     close() {
       closed ??= (async () => {
         shuttingDown = true;
+        // No new versions load while the gateway stops; a scan in progress finishes first.
+        await poller?.stop();
         const timer = setTimeout(() => {
           logger.warn('shutdown timeout reached; closing remaining connections');
           app.server.closeAllConnections();
@@ -270,7 +286,6 @@ function onModelEvent(
   const { model, version } = event;
   switch (event.type) {
     case 'load':
-      metrics?.setKnownModels([{ name: model, versions: [String(version)] }]);
       metrics?.modelLoads.inc({ model, version, result: 'loaded' });
       audit({
         event: 'model.load',
@@ -288,6 +303,20 @@ function onModelEvent(
       audit({ event: 'model.unload', outcome: 'allowed', model, version });
       return;
   }
+}
+
+/** The models and versions that may appear as metric labels: what the registry lists. */
+function knownModels(
+  states: readonly { readonly model: string; readonly version: number }[],
+  also?: { readonly model: string; readonly version: number },
+): KnownModel[] {
+  const versions = new Map<string, Set<string>>();
+  for (const { model, version } of also === undefined ? states : [...states, also]) {
+    const set = versions.get(model) ?? new Set<string>();
+    set.add(String(version));
+    versions.set(model, set);
+  }
+  return [...versions].map(([name, set]) => ({ name, versions: set }));
 }
 
 function sampleQueueDepth(registry: ModelRegistry, metrics: Metrics): void {

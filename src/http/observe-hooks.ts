@@ -41,6 +41,7 @@ export function registerObserveHooks(scope: FastifyInstance, options: ObserveHoo
       } catch (error) {
         options.onAuditFailure?.(error, request);
         if (!options.failClosed) return payload;
+        reply.removeHeader('inference-header-content-length');
         void reply.code(503).header('retry-after', '5').header('content-type', 'application/json');
         return JSON.stringify({
           error: 'the audit log cannot be written, so the request is refused; retry later',

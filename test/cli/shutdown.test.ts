@@ -160,19 +160,16 @@ void describe('bastion serve: graceful shutdown under load', () => {
       const unexpected = seen.filter((s) => s.status !== 200 && s.status !== 503);
       assert.deepEqual(unexpected, [], 'only 200, or 503 while shutting down');
       const missing: Seen[] = [];
-      for (const s of seen.filter((x) => x.status !== 503)) {
+      for (const s of seen) {
         assert.equal(s.echoedId, s.id, 'x-request-id echoed');
         const record = byId.get(s.id);
         if (record === undefined) missing.push(s);
         else assert.equal(record.status, s.status, `${s.id}: recorded with the status received`);
       }
       assert.deepEqual(missing, [], 'every received response has its audit record');
+      // Regression: requests refused while closing were answered by Fastify itself, before any
+      // hook, so a received 503 had no audit record. They are now refused by an audited hook.
       const refused = seen.filter((s) => s.status === 503);
-      for (const s of refused) {
-        // A 503 from shutdown may or may not have a record; one that has it must match.
-        const record = byId.get(s.id);
-        if (record !== undefined) assert.equal(record.status, 503);
-      }
       t.diagnostic(
         `${seen.length} responses (${ok.length} × 200, ${okAfterStop} of them after SIGTERM; ${refused.length} × 503), ${failures.length} clients cut off, ${records.length} audit records`,
       );
