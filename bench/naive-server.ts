@@ -1,0 +1,64 @@
+/**
+ * Baseline (b): what a user would write instead of Bastion. Fastify with its default JSON parser,
+ * one ONNX Runtime session per model run inline on the event loop, no auth, no validation beyond
+ * what a crash would catch, no audit, no metrics, no logging. Serves every `<name>.onnx` in a
+ * folder at `POST /v2/models/<name>/infer` with the v2 JSON body, so the same load hits it and
+ * Bastion. Sessions get the same options as Bastion's workers, so the comparison measures the
+ * gateway, not ONNX Runtime's thread settings.
+ */
+import { readdir } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import Fastify, { type FastifyInstance } from 'fastify';
+import ort from 'onnxruntime-node';
+
+interface V2Input {
+  name: string;
+  shape: number[];
+  datatype: string;
+  data: unknown[];
+}
+
+/** Starts the naive server on an ephemeral loopback port. */
+export async function startNaiveServer(
+  folder: string,
+): Promise<{ app: FastifyInstance; port: number }> {
+  const sessions = new Map<string, ort.InferenceSession>();
+  for (const file of await readdir(folder)) {
+    if (!file.endsWith('.onnx')) continue;
+    const session = await ort.InferenceSession.create(join(folder, file), {
+      intraOpNumThreads: 1,
+      interOpNumThreads: 1,
+      graphOptimizationLevel: 'all',
+    });
+    sessions.set(basename(file, '.onnx'), session);
+  }
+
+  const app = Fastify({ bodyLimit: 64 * 1024 * 1024 });
+  app.get('/v2/health/live', (_request, reply) => reply.code(200).send());
+  app.post<{ Params: { model: string }; Body: { inputs: V2Input[] } }>(
+    '/v2/models/:model/infer',
+    async (request, reply) => {
+      const session = sessions.get(request.params.model);
+      if (session === undefined) return reply.code(404).send({ error: 'no such model' });
+      const feeds: Record<string, ort.Tensor> = {};
+      for (const input of request.body.inputs) {
+        const data = Float32Array.from(input.data.flat(Infinity) as number[]);
+        feeds[input.name] = new ort.Tensor('float32', data, input.shape);
+      }
+      const results = await session.run(feeds);
+      return {
+        model_name: request.params.model,
+        model_version: '1',
+        outputs: Object.entries(results).map(([name, tensor]) => ({
+          name,
+          datatype: 'FP32',
+          shape: tensor.dims,
+          data: Array.from(tensor.data as Float32Array),
+        })),
+      };
+    },
+  );
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  const address = app.server.address();
+  return { app, port: typeof address === 'object' && address !== null ? address.port : 0 };
+}

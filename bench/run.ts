@@ -1,0 +1,540 @@
+/**
+ * `npm run bench [-- --quick] [-- --profile]`: Bastion against (a) ONNX Runtime called in
+ * process (the limit) and (b) a naive Fastify + ONNX Runtime endpoint, in the same run, in
+ * alternating rounds. Every server runs in its own child process and autocannon in another, so
+ * that server and load generator do not share an event loop; (a) and the health probe run here
+ * while nothing else does. Writes `bench/results/<date>.json` and `.md`.
+ *
+ * --quick    one short round (about a minute)
+ * --profile  afterwards, CPU-profile a fresh Bastion under mlp c=32 load and summarize it
+ * --profile-only  only that (profiles and summary under bench/results/profiles/)
+ */
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { LoadJob, LoadResult } from './bench-protocol.js';
+import {
+  consoleTable,
+  type GoalCheck,
+  healthCells,
+  healthHeader,
+  type HealthFigure,
+  markdownTable,
+  profileMarkdown,
+  type Scenario,
+  scenarioMarkdown,
+  scenarioRows,
+} from './bench-report.js';
+import {
+  bastionConfigYaml,
+  type BastionVariant,
+  type BenchFiles,
+  buildBenchModels,
+  inferBody,
+  modelWidth,
+  writeBenchFiles,
+} from './bench-setup.js';
+import { type RunningServer, startLoadGenerator, startServer } from './children.js';
+import {
+  type InProcessResult,
+  measureInProcess,
+  releaseSessions,
+  timeOneRun,
+} from './in-process.js';
+import { probeHealth } from './health-probe.js';
+import { type ProfileSummary, summarizeProfile } from './profile-summary.js';
+
+const args = new Set(process.argv.slice(2));
+/** `--only=id,id`: measure only these HTTP targets (skips nothing else). */
+const only = process.argv
+  .find((a) => a.startsWith('--only='))
+  ?.slice('--only='.length)
+  .split(',');
+const quick = args.has('--quick');
+const profileOnly = args.has('--profile-only');
+const profile = profileOnly || args.has('--profile');
+const plan = quick
+  ? { rounds: 1, durationSec: 2, warmupSec: 1, inProcessSec: 1, probeSec: 3, profileSec: 5 }
+  : { rounds: 3, durationSec: 4, warmupSec: 2, inProcessSec: 2, probeSec: 6, profileSec: 10 };
+const resultsDir = resolve(import.meta.dirname, 'results');
+const log = (message: string): void => {
+  process.stderr.write(
+    `[bench ${(performance.now() / 1000).toFixed(0).padStart(3)}s] ${message}\n`,
+  );
+};
+
+type ServerName = 'naive' | 'full' | 'nocache' | 'quiet' | 'logwarn' | 'inline';
+
+/** One HTTP measurement: which server, which model, how many connections. */
+interface Target {
+  readonly id: string;
+  readonly server: ServerName;
+  readonly model: string;
+  readonly width: number;
+  readonly connections: number;
+}
+
+const allTargets: readonly Target[] = [
+  { id: 'b-mlp-c1', server: 'naive', model: 'mlp', width: modelWidth.mlp, connections: 1 },
+  { id: 'b-mlp-c32', server: 'naive', model: 'mlp', width: modelWidth.mlp, connections: 32 },
+  { id: 'c-mlp-c1', server: 'full', model: 'mlp', width: modelWidth.mlp, connections: 1 },
+  { id: 'c-mlp-c32', server: 'full', model: 'mlp', width: modelWidth.mlp, connections: 32 },
+  { id: 'c-mlpb-c1', server: 'full', model: 'mlp-batched', width: modelWidth.mlp, connections: 1 },
+  {
+    id: 'c-mlpb-c32',
+    server: 'full',
+    model: 'mlp-batched',
+    width: modelWidth.mlp,
+    connections: 32,
+  },
+  { id: 'c-nocache-c32', server: 'nocache', model: 'mlp', width: modelWidth.mlp, connections: 32 },
+  { id: 'c-quiet-c32', server: 'quiet', model: 'mlp', width: modelWidth.mlp, connections: 32 },
+  { id: 'c-logwarn-c32', server: 'logwarn', model: 'mlp', width: modelWidth.mlp, connections: 32 },
+  { id: 'c-inline-c32', server: 'inline', model: 'mlp', width: modelWidth.mlp, connections: 32 },
+  {
+    id: 'b-compute-c64',
+    server: 'naive',
+    model: 'compute',
+    width: modelWidth.compute,
+    connections: 64,
+  },
+  {
+    id: 'c-computeb-c64',
+    server: 'full',
+    model: 'compute-batched',
+    width: modelWidth.compute,
+    connections: 64,
+  },
+  {
+    id: 'c-compute-c64',
+    server: 'full',
+    model: 'compute',
+    width: modelWidth.compute,
+    connections: 64,
+  },
+];
+
+const targets = allTargets.filter((t) => only === undefined || only.includes(t.id));
+
+/** In-process measurements: model, rows per run. */
+const inProcessRuns = [
+  { id: 'a-mlp-1', model: 'mlp', rows: 1 },
+  { id: 'a-mlp-32', model: 'mlp', rows: 32 },
+  { id: 'a-compute-1', model: 'compute', rows: 1 },
+  { id: 'a-compute-64', model: 'compute', rows: 64 },
+] as const;
+
+const scenarios: readonly Scenario[] = [
+  { label: 'mlp c=1, batching off', a: 'a-mlp-1', b: 'b-mlp-c1', c: 'c-mlp-c1', rows: 1 },
+  { label: 'mlp c=32, batching off', a: 'a-mlp-1', b: 'b-mlp-c32', c: 'c-mlp-c32', rows: 1 },
+  { label: 'mlp c=1, batching on (max 32)', a: 'a-mlp-1', b: 'b-mlp-c1', c: 'c-mlpb-c1', rows: 1 },
+  {
+    label: 'mlp c=32, batching on (max 32)',
+    a: 'a-mlp-32',
+    b: 'b-mlp-c32',
+    c: 'c-mlpb-c32',
+    rows: 1,
+  },
+  {
+    label: 'compute c=64, batching on (max 64)',
+    a: 'a-compute-64',
+    b: 'b-compute-c64',
+    c: 'c-computeb-c64',
+    rows: 1,
+  },
+  {
+    label: 'compute c=64, batching off',
+    a: 'a-compute-1',
+    b: 'b-compute-c64',
+    c: 'c-compute-c64',
+    rows: 1,
+  },
+  {
+    label: 'mlp c=32, off — auth cache OFF',
+    a: 'a-mlp-1',
+    b: 'b-mlp-c32',
+    c: 'c-nocache-c32',
+    rows: 1,
+  },
+  {
+    label: 'mlp c=32, off — audit+metrics OFF',
+    a: 'a-mlp-1',
+    b: 'b-mlp-c32',
+    c: 'c-quiet-c32',
+    rows: 1,
+  },
+  {
+    label: 'mlp c=32, off — log level warn',
+    a: 'a-mlp-1',
+    b: 'b-mlp-c32',
+    c: 'c-logwarn-c32',
+    rows: 1,
+  },
+  {
+    label: 'mlp c=32, off — poolSize 0 (inline)',
+    a: 'a-mlp-1',
+    b: 'b-mlp-c32',
+    c: 'c-inline-c32',
+    rows: 1,
+  },
+];
+
+function jobFor(
+  target: Target,
+  servers: ReadonlyMap<ServerName, RunningServer>,
+  body: string,
+  seconds: number,
+): LoadJob {
+  const server = servers.get(target.server);
+  if (server === undefined) throw new Error(`no server ${target.server}`);
+  return {
+    url: `${server.url}/v2/models/${target.model}/infer`,
+    headers: {
+      'content-type': 'application/json',
+      ...(server.token === undefined ? {} : { authorization: `Bearer ${server.token}` }),
+    },
+    body,
+    connections: target.connections,
+    durationSec: seconds,
+  };
+}
+
+async function profileOnlyMain(): Promise<void> {
+  const work = await mkdtemp(join(tmpdir(), 'bastion-bench-'));
+  try {
+    const files = await writeBenchFiles(work, await buildBenchModels());
+    for (const p of await profileServers(work, files)) printProfile(p);
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
+function perRequest(p: ProfileSummary): string {
+  if (p.requests === undefined || p.requests === 0) return '';
+  return `${(p.requestsPerSec ?? 0).toFixed(0)} req/s, ${((p.busyMs * 1000) / p.requests).toFixed(0)} µs of sampled main-thread busy time per request`;
+}
+
+function printProfile(p: ProfileSummary): void {
+  process.stdout.write(
+    `\nprofile ${p.file}: ${p.busyMs.toFixed(0)} ms busy, ${p.idlePercent.toFixed(0)}% idle, ${perRequest(p)}\n`,
+  );
+  for (const x of p.inclusiveByModule) {
+    process.stdout.write(`  ${x.percent.toFixed(1).padStart(5)}%  ${x.name}\n`);
+  }
+  process.stdout.write('  -- self --\n');
+  for (const x of p.selfByFunction) {
+    process.stdout.write(`  ${x.percent.toFixed(1).padStart(5)}%  ${x.name}\n`);
+  }
+}
+
+async function main(): Promise<void> {
+  const started = new Date();
+  const loadStart = loadavg();
+  const work = await mkdtemp(join(tmpdir(), 'bastion-bench-'));
+  const closers: (() => Promise<void>)[] = [];
+  try {
+    log(`plan: ${JSON.stringify(plan)}; work dir ${work}`);
+    const models = await buildBenchModels();
+    const files = await writeBenchFiles(work, models);
+    const bytesOf = { mlp: models.mlp, compute: models.compute } as const;
+
+    const variant = (name: string, v: Partial<BastionVariant>): BastionVariant => ({
+      repository: files.mlpRepo,
+      stateDir: join(work, `var-${name}`),
+      auditPath: join(work, `audit-${name}.log`),
+      authCache: true,
+      auditAndMetrics: true,
+      logLevel: 'info',
+      ...v,
+    });
+    const bastion = (name: ServerName, v: BastionVariant) =>
+      startServer({
+        kind: 'bastion',
+        name,
+        repository: v.repository,
+        configYaml: bastionConfigYaml(v),
+        configDir: work,
+      });
+    log('starting servers and the load generator');
+    const serverList = await Promise.all([
+      startServer({ kind: 'naive', name: 'naive', repository: files.naiveDir }),
+      bastion('full', variant('full', { repository: files.fullRepo })),
+      bastion('nocache', variant('nocache', { authCache: false })),
+      bastion('quiet', variant('quiet', { auditAndMetrics: false })),
+      bastion('logwarn', variant('logwarn', { logLevel: 'warn' })),
+      bastion('inline', variant('inline', { poolSize: 0 })),
+    ]);
+    const servers = new Map(serverList.map((s) => [s.name as ServerName, s]));
+    for (const s of serverList) closers.push(() => s.close());
+    const load = await startLoadGenerator();
+    closers.push(() => load.close());
+
+    const bodies = new Map(targets.map((t) => [t.id, inferBody(t.width)]));
+    const http = new Map<string, LoadResult[]>(targets.map((t) => [t.id, []]));
+    const inProcess = new Map<string, InProcessResult[]>(inProcessRuns.map((r) => [r.id, []]));
+
+    /** One measured load run, with the server's CPU time per answered request. */
+    const measure = async (t: Target): Promise<LoadResult> => {
+      const server = servers.get(t.server);
+      const before = (await server?.cpuMicros()) ?? 0;
+      const result = await load.run(jobFor(t, servers, bodies.get(t.id) ?? '', plan.durationSec));
+      const used = ((await server?.cpuMicros()) ?? 0) - before;
+      const answered = result.requests + result.non2xx;
+      return { ...result, serverCpuPerRequest: answered === 0 ? NaN : used / answered };
+    };
+
+    log('warm-up');
+    for (const r of inProcessRuns)
+      await measureInProcess(bytesOf[r.model], modelWidth[r.model], r.rows, 0.3);
+    for (const t of targets) {
+      const result = await load.run(jobFor(t, servers, bodies.get(t.id) ?? '', plan.warmupSec));
+      if (result.requests === 0) {
+        const job = jobFor(t, servers, bodies.get(t.id) ?? '', 0);
+        const res = await fetch(job.url, {
+          method: 'POST',
+          headers: job.headers,
+          body: job.body ?? '',
+        });
+        throw new Error(
+          `${t.id}: no successful request in warm-up (${res.status} ${await res.text()})`,
+        );
+      }
+    }
+
+    for (let round = 0; round < plan.rounds; round++) {
+      const order = round % 2 === 0 ? targets : [...targets].reverse();
+      const inOrder = round % 2 === 0 ? inProcessRuns : [...inProcessRuns].reverse();
+      for (const r of inOrder) {
+        const result = await measureInProcess(
+          bytesOf[r.model],
+          modelWidth[r.model],
+          r.rows,
+          plan.inProcessSec,
+        );
+        inProcess.get(r.id)?.push(result);
+        log(`round ${round + 1}/${plan.rounds} ${r.id}: ${result.rowsPerSec.toFixed(0)} rows/s`);
+      }
+      for (const t of order) {
+        const result = await measure(t);
+        http.get(t.id)?.push(result);
+        log(
+          `round ${round + 1}/${plan.rounds} ${t.id}: ${result.perSec.toFixed(0)} req/s, ${(result.serverCpuPerRequest ?? NaN).toFixed(0)} µs CPU/req, p50 ${result.latency.p50.toFixed(2)} ms, p99 ${result.latency.p99.toFixed(2)} ms${result.non2xx + result.errors > 0 ? `, ${result.non2xx} non-2xx, ${result.errors} errors` : ''}`,
+        );
+      }
+    }
+
+    // Event loop under a saturated slow model: rows such that one run takes ≥ 50 ms (aim 80).
+    let slowRows = 64;
+    let runMs = await timeOneRun(models.slow, modelWidth.slow, slowRows);
+    while (runMs < 80 && slowRows < 8192) {
+      slowRows = Math.min(8192, Math.ceil((slowRows * 85) / Math.max(runMs, 1)));
+      runMs = await timeOneRun(models.slow, modelWidth.slow, slowRows);
+    }
+    await releaseSessions();
+    const health: HealthFigure[] = [];
+    for (const name of ['full', 'naive'] as const) {
+      const server = servers.get(name);
+      if (server === undefined) continue;
+      const job = jobFor(
+        { id: 'slow', server: name, model: 'slow', width: modelWidth.slow, connections: 8 },
+        servers,
+        inferBody(modelWidth.slow, slowRows),
+        plan.probeSec + 2,
+      );
+      const loading = load.run(job);
+      await sleep(1000);
+      const probe = await probeHealth(`${server.url}/v2/health/live`, plan.probeSec);
+      const loadResult = await loading;
+      health.push({
+        server: name === 'full' ? 'c: Bastion (worker pool)' : 'b: naive (inline)',
+        runMs,
+        rows: slowRows,
+        load: loadResult,
+        probe,
+      });
+      log(
+        `health/live on ${name} under slow load: p50 ${probe.p50.toFixed(2)} ms, p99 ${probe.p99.toFixed(2)} ms, max ${probe.max.toFixed(1)} ms`,
+      );
+    }
+
+    for (const close of closers.splice(0).reverse()) await close();
+
+    let profiles: ProfileSummary[] = [];
+    if (profile) profiles = await profileServers(work, files);
+
+    const rows = scenarioRows(scenarios, http, inProcess);
+    const table = consoleTable(rows);
+    const find = (label: string) => rows.find((r) => r.label === label);
+    const off32 = find('mlp c=32, batching off');
+    const compute = find('compute c=64, batching on (max 64)');
+    const bastionHealth = health.find((h) => h.server.startsWith('c:'));
+    const goals: GoalCheck[] = [
+      {
+        goal: 'c/b ≥ 0.9 at c=32, batching off (mlp)',
+        measured: (off32?.cOverB ?? NaN).toFixed(2),
+        met: (off32?.cOverB ?? 0) >= 0.9,
+      },
+      {
+        goal: 'c ≥ 2× b at c=64 on the compute-bound model, batching on',
+        measured: `${(compute?.cOverB ?? NaN).toFixed(2)}×`,
+        met: (compute?.cOverB ?? 0) >= 2,
+      },
+      {
+        goal: 'p99(c) ≤ 1.5 × p99(b) at c=32 (mlp, batching off)',
+        measured: `${(off32?.p99COverB ?? NaN).toFixed(2)}× (${(off32?.c?.p99 ?? NaN).toFixed(2)} vs ${(off32?.b?.p99 ?? NaN).toFixed(2)} ms)`,
+        met: (off32?.p99COverB ?? Infinity) <= 1.5,
+      },
+      {
+        goal: '/v2/health/live p99 < 20 ms while a ≥ 50 ms model is saturated',
+        measured: `${(bastionHealth?.probe.p99 ?? NaN).toFixed(2)} ms (one run ${runMs.toFixed(0)} ms)`,
+        met: (bastionHealth?.probe.p99 ?? Infinity) < 20 && runMs >= 50,
+      },
+    ];
+    const loadEnd = loadavg();
+    const host = {
+      cpus: cpus().length,
+      cpu: cpus()[0]?.model ?? 'unknown',
+      node: process.version,
+      loadavgStart: loadStart.map((x) => Number(x.toFixed(2))),
+      loadavgEnd: loadEnd.map((x) => Number(x.toFixed(2))),
+    };
+
+    process.stdout.write(`\n${table}\n\n`);
+    process.stdout.write(
+      `${markdownTable(healthHeader, healthCells(health)).replace(/\|/g, ' ')}\n\n`,
+    );
+    for (const g of goals)
+      process.stdout.write(`${g.met ? 'MET   ' : 'NOT MET'}  ${g.goal}: ${g.measured}\n`);
+    for (const p of profiles) printProfile(p);
+
+    const stamp = started.toISOString().replace(/:/g, '-').replace(/\..*$/, '');
+    await mkdir(resultsDir, { recursive: true });
+    const json = {
+      date: started.toISOString(),
+      quick,
+      plan,
+      host,
+      scenarios: rows,
+      health,
+      goals,
+      raw: { http: Object.fromEntries(http), inProcess: Object.fromEntries(inProcess) },
+      profiles,
+    };
+    await writeFile(join(resultsDir, `${stamp}.json`), `${JSON.stringify(json, null, 2)}\n`);
+    await writeFile(
+      join(resultsDir, `${stamp}.md`),
+      markdown({ started, host, rows, health, goals, profiles }),
+    );
+    log(`wrote bench/results/${stamp}.json and .md`);
+  } finally {
+    for (const close of closers.reverse()) await close().catch(() => undefined);
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
+/**
+ * CPU-profiles the main thread of a fresh Bastion (full security, mlp, batching off) and of the
+ * naive server under the same c=32 load, after a warm-up; start-up is not in the profiles.
+ */
+async function profileServers(work: string, files: BenchFiles): Promise<ProfileSummary[]> {
+  const dir = join(resultsDir, 'profiles');
+  await rm(dir, { recursive: true, force: true });
+  await mkdir(dir, { recursive: true });
+  const yaml = bastionConfigYaml({
+    repository: files.mlpRepo,
+    stateDir: join(work, 'var-profile'),
+    auditPath: join(work, 'audit-profile.log'),
+    authCache: true,
+    auditAndMetrics: true,
+    logLevel: 'info',
+  });
+  const load = await startLoadGenerator();
+  const summaries: ProfileSummary[] = [];
+  try {
+    for (const spec of [
+      {
+        kind: 'bastion',
+        name: 'bastion',
+        repository: files.mlpRepo,
+        configYaml: yaml,
+        configDir: work,
+      },
+      { kind: 'naive', name: 'naive', repository: files.naiveDir },
+    ] as const) {
+      const server = await startServer(spec);
+      try {
+        const job = jobFor(
+          { id: 'profile', server: 'full', model: 'mlp', width: modelWidth.mlp, connections: 32 },
+          new Map([['full', server]]),
+          inferBody(modelWidth.mlp),
+          plan.warmupSec,
+        );
+        await load.run(job);
+        const file = join(dir, `${spec.name}-mlp-c32.cpuprofile`);
+        const result = await server.profile(file, () =>
+          load.run({ ...job, durationSec: plan.profileSec }),
+        );
+        log(`profiled ${spec.name}: ${result.perSec.toFixed(0)} req/s under the profiler`);
+        summaries.push({
+          ...(await summarizeProfile(file, 25)),
+          requestsPerSec: result.perSec,
+          requests: result.requests,
+        });
+      } finally {
+        await server.close();
+      }
+    }
+  } finally {
+    await load.close();
+  }
+  return summaries;
+}
+
+function markdown(report: {
+  started: Date;
+  host: { cpus: number; cpu: string; node: string; loadavgStart: number[]; loadavgEnd: number[] };
+  rows: ReturnType<typeof scenarioRows>;
+  health: HealthFigure[];
+  goals: GoalCheck[];
+  profiles: ProfileSummary[];
+}): string {
+  const { host } = report;
+  return `# Bastion bench — ${report.started.toISOString()}${quick ? ' (quick)' : ''}
+
+Host: ${host.cpus} × ${host.cpu}, Node ${host.node}; load average at start ${host.loadavgStart.join(' / ')}, at end ${host.loadavgEnd.join(' / ')}
+(the bench shares the machine with whatever else ran meanwhile).
+
+Plan: ${plan.rounds} round(s) of ${plan.durationSec} s per target after a ${plan.warmupSec} s warm-up each, targets
+alternating order between rounds; figures are medians over rounds, (min–max) of c's throughput.
+
+- **a** — \`session.run\` in a loop in the bench process (same session options as Bastion: 1 intra-op
+  thread), rows per run as the scenario allows (1, or the batch size when batching is on).
+- **b** — naive Fastify + onnxruntime-node, inference inline on the event loop, no auth, audit,
+  metrics or logging (\`bench/naive-server.ts\`), own process.
+- **c** — Bastion (\`createGateway\`): JWT auth with a valid token, validation, audit log with
+  \`fsync: always\`, metrics on, info-level JSON logging to /dev/null, one worker per model
+  (\`poolSize: 1\`, 1 intra-op thread), own process.
+- Load: autocannon in its own process, one request = one row; throughput in rows/s (= req/s).
+  Latencies in ms, measured per response by the load generator.
+
+${scenarioMarkdown(report.rows)}
+
+## Event loop while a slow model (≥ 50 ms per run) is saturated
+
+\`GET /v2/health/live\` every 10 ms from the bench process while autocannon keeps 8 requests on the
+slow model.
+
+${markdownTable(healthHeader, healthCells(report.health))}
+
+## Issue goals
+
+${markdownTable(
+  ['goal', 'measured', 'met'],
+  report.goals.map((g) => [g.goal, g.measured, g.met ? 'yes' : '**no**']),
+)}
+${report.profiles.length === 0 ? '' : `\n## CPU profile of Bastion under mlp c=32 (batching off)\n\n${profileMarkdown(report.profiles)}\n`}`;
+}
+
+await (profileOnly ? profileOnlyMain() : main());

@@ -1,0 +1,84 @@
+/**
+ * Entry point of a bench server child: starts the naive baseline or a Bastion gateway as its
+ * {@link ServerSpec} (argv[2], JSON) says, reports the port (and a token) over IPC, and closes on
+ * command. One server per process, so each gets its own event loop and CPU profile.
+ */
+import { writeFile } from 'node:fs/promises';
+import { Session } from 'node:inspector/promises';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { parseConfigText } from '../src/config/load-config.js';
+import { createLogger } from '../src/logger.js';
+import { createGateway } from '../src/server.js';
+import type { ServerCommand, ServerMessage, ServerSpec } from './bench-protocol.js';
+import { startNaiveServer } from './naive-server.js';
+
+function send(message: ServerMessage): void {
+  process.send?.(message);
+}
+
+async function start(spec: ServerSpec): Promise<() => Promise<void>> {
+  if (spec.kind === 'naive') {
+    const { app, port } = await startNaiveServer(spec.repository);
+    send({ type: 'listening', port });
+    return () => app.close();
+  }
+  const configDir = spec.configDir ?? process.cwd();
+  const config = parseConfigText(spec.configYaml ?? '', join(configDir, 'config.yaml'));
+  // The application log is written as in production (JSON lines, one write per line), to
+  // /dev/null rather than a terminal.
+  const logger = createLogger(
+    config.logging.level,
+    pino.destination({ dest: '/dev/null', sync: true }),
+  );
+  const gateway = await createGateway(config, { logger });
+  const { port } = await gateway.listen();
+  const token = await gateway.auth.devIssuer?.mint({
+    sub: 'bench',
+    scopes: ['infer:*'],
+    ttlSec: 3600,
+  });
+  send({ type: 'listening', port, ...(token === undefined ? {} : { token }) });
+  return () => gateway.close();
+}
+
+const spec = JSON.parse(process.argv[2] ?? '{}') as ServerSpec;
+let stop: (() => Promise<void>) | undefined;
+const shutDown = async (): Promise<void> => {
+  await stop?.();
+  send({ type: 'closed' });
+  process.exit(0);
+};
+// Profiling over IPC covers only the load, not the start-up (module loading, model loads).
+const inspector = new Session();
+inspector.connect();
+async function profileCommand(command: ServerCommand): Promise<void> {
+  if (command.type === 'profile-start') {
+    await inspector.post('Profiler.enable');
+    await inspector.post('Profiler.setSamplingInterval', { interval: 200 });
+    await inspector.post('Profiler.start');
+  } else if (command.type === 'profile-stop') {
+    const { profile } = await inspector.post('Profiler.stop');
+    await writeFile(command.file, JSON.stringify(profile));
+    send({ type: 'profiled', file: command.file });
+  }
+}
+process.on('message', (command: ServerCommand) => {
+  if (command.type === 'close') void shutDown();
+  else if (command.type === 'cpu') {
+    const { user, system } = process.cpuUsage();
+    send({ type: 'cpu', micros: user + system });
+  } else void profileCommand(command);
+});
+process.on('disconnect', () => {
+  void shutDown();
+});
+try {
+  stop = await start(spec);
+} catch (error) {
+  send({
+    type: 'error',
+    message: error instanceof Error ? (error.stack ?? error.message) : String(error),
+  });
+  process.exit(1);
+}
