@@ -4,8 +4,10 @@ import type { ModelTuning } from '../config/config-schema.js';
 import { BastionError } from '../errors.js';
 import type { ModelEngine } from '../inference/engine.js';
 import { createInferRequestParser } from '../inference/input-schema.js';
+import { ModelEncryptionError } from './model-encryption-error.js';
 import { isModelName, readModelTuning, scanModel, scanRepository } from './model-repository.js';
 import type { IndexEntry, ReadyVersion, VersionState } from './model-state.js';
+import { OmsVerificationError } from './oms/oms-verification-error.js';
 import type { VersionReader } from './version-files.js';
 
 /** Something that happened to a model version; the audit log and metrics listen. */
@@ -56,8 +58,18 @@ export interface ModelLease {
 export interface ModelRegistry {
   /** Scans the repository and loads every version found. */
   loadAll(): Promise<void>;
+  /** The repository folder this registry reads. */
+  readonly repository: string;
   /** (Re)loads one model from disk. Ready versions keep serving until their replacement is ready. */
   load(model: string): Promise<readonly VersionState[]>;
+  /**
+   * Loads the listed versions of `model` that are not known yet or failed, each verified like
+   * {@link ModelRegistry.load}; versions that are ready, loading or unloaded are left alone, as
+   * are the model's other versions and versions no longer on disk. For the repository poller.
+   *
+   * @throws BastionError INVALID_MODEL_NAME, or MODEL_NOT_FOUND when the model folder is gone.
+   */
+  loadVersions(model: string, versions: readonly number[]): Promise<readonly VersionState[]>;
   /** Stops serving a model; its engines close once in-flight requests finish. */
   unload(model: string): Promise<void>;
   /**
@@ -167,16 +179,13 @@ export function createModelRegistry(options: ModelRegistryOptions): ModelRegistr
     }
   }
 
-  async function loadModelUnlocked(model: string): Promise<readonly VersionState[]> {
-    const modelDir = join(options.repository, model);
-    let versions: number[];
-    try {
-      ({ versions } = await scanModel(options.repository, model));
-    } catch {
-      throw new BastionError('MODEL_NOT_FOUND', `model "${model}" is not in the repository`);
-    }
-    const current = models.get(model) ?? new Map<number, VersionState>();
-    models.set(model, current);
+  /** Loads `versions` into `current`; a ready version keeps serving until its replacement is. */
+  async function loadInto(
+    model: string,
+    modelDir: string,
+    current: Map<number, VersionState>,
+    versions: readonly number[],
+  ): Promise<VersionState[]> {
     for (const version of versions) {
       if (current.get(version)?.state !== 'ready')
         current.set(version, { state: 'loading', model, version });
@@ -192,6 +201,39 @@ export function createModelRegistry(options: ModelRegistryOptions): ModelRegistr
       // A failed reload keeps the previous ready version serving; the failure is still reported.
       results.push(next);
     }
+    return results;
+  }
+
+  async function loadNewUnlocked(
+    model: string,
+    wanted: readonly number[],
+  ): Promise<readonly VersionState[]> {
+    let versions: number[];
+    try {
+      ({ versions } = await scanModel(options.repository, model));
+    } catch {
+      throw new BastionError('MODEL_NOT_FOUND', `model "${model}" is not in the repository`);
+    }
+    const current = models.get(model) ?? new Map<number, VersionState>();
+    models.set(model, current);
+    const todo = versions.filter((v) => {
+      const state = current.get(v)?.state;
+      return wanted.includes(v) && (state === undefined || state === 'failed');
+    });
+    return loadInto(model, join(options.repository, model), current, todo);
+  }
+
+  async function loadModelUnlocked(model: string): Promise<readonly VersionState[]> {
+    const modelDir = join(options.repository, model);
+    let versions: number[];
+    try {
+      ({ versions } = await scanModel(options.repository, model));
+    } catch {
+      throw new BastionError('MODEL_NOT_FOUND', `model "${model}" is not in the repository`);
+    }
+    const current = models.get(model) ?? new Map<number, VersionState>();
+    models.set(model, current);
+    const results = await loadInto(model, modelDir, current, versions);
     for (const [version, state] of current) {
       if (!versions.includes(version)) {
         if (state.state === 'ready') retire(state.engine);
@@ -218,6 +260,8 @@ export function createModelRegistry(options: ModelRegistryOptions): ModelRegistr
       return started;
     },
 
+    repository: options.repository,
+
     async loadAll() {
       const scan = await scanRepository(options.repository);
       for (const skip of scan.skipped) {
@@ -236,6 +280,15 @@ export function createModelRegistry(options: ModelRegistryOptions): ModelRegistr
         );
       }
       return withLock(model, () => loadModelUnlocked(model));
+    },
+
+    loadVersions(model, versions) {
+      if (!isModelName(model)) {
+        return Promise.reject(
+          new BastionError('INVALID_MODEL_NAME', `"${model}" is not a valid model name`),
+        );
+      }
+      return withLock(model, () => loadNewUnlocked(model, versions));
     },
 
     unload(model) {
@@ -350,10 +403,18 @@ export function createModelRegistry(options: ModelRegistryOptions): ModelRegistr
   return registry;
 }
 
-/** A one-line reason fit for the index, the log and the audit log (no stack). */
+/**
+ * A one-line reason fit for the index, the log and the audit log (no stack). Signature and
+ * decryption failures start with their stable code (`digest-mismatch: …`), which alerts and
+ * audit queries can match on.
+ */
 function describeFailure(error: unknown, repository: string): string {
   const message = error instanceof Error ? error.message : String(error);
-  const line = (message.split('\n')[0] ?? 'unknown error')
+  const code =
+    error instanceof OmsVerificationError || error instanceof ModelEncryptionError
+      ? `${error.reason}: `
+      : '';
+  const line = (code + (message.split('\n')[0] ?? 'unknown error'))
     .replaceAll(`${repository}/`, '')
     // Absolute paths outside the repository (say, in an fs error) are not for clients.
     .replace(/(^|[\s'"(])\/[^\s'"):]+/g, '$1<path>');
