@@ -1,5 +1,5 @@
 import helmet from '@fastify/helmet';
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyServerOptions, LogController } from 'fastify';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { isAuthError } from './auth/auth-error.js';
@@ -66,6 +66,10 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   const { config } = deps;
   const app = Fastify({
     loggerInstance: deps.logger,
+    // No "incoming request"/"request completed" lines: the audit log records every request to a
+    // model route, and two app-log lines per request cost more CPU than a small model's inference.
+    // Errors are still logged by the error handler; `logging.level: debug` adds a line per request.
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: config.limits.bodyBytes,
     genReqId: requestIdFor,
     requestIdHeader: false,
@@ -87,6 +91,20 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
     void reply.header(requestIdHeader, request.id);
     done();
   });
+  if (deps.logger.isLevelEnabled('debug')) {
+    app.addHook('onResponse', (request, reply, done) => {
+      request.log.debug(
+        {
+          method: request.method,
+          url: request.url,
+          status: reply.statusCode,
+          ms: reply.elapsedTime,
+        },
+        'request completed',
+      );
+      done();
+    });
+  }
 
   await app.register(helmet, {
     // A JSON API: no documents to frame, script or style.
