@@ -11,6 +11,7 @@ import { registerClientSubjectCheck } from './http/client-certificate.js';
 import { toClientError } from './http/error-mapping.js';
 import { registerHealthRoutes } from './http/health-routes.js';
 import { registerJsonBodyParser } from './http/json-body.js';
+import { computeSecurityHeaders, securityHeaderOptions } from './http/security-headers.js';
 import { methodNotAllowed, registerModelRoutes } from './http/model-routes.js';
 import { type AuditSink, registerObserveHooks } from './http/observe-hooks.js';
 import { registerRateLimit } from './http/rate-limit.js';
@@ -106,14 +107,14 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
     });
   }
 
-  await app.register(helmet, {
-    // A JSON API: no documents to frame, script or style.
-    contentSecurityPolicy: {
-      useDefaults: false,
-      directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] },
-    },
-    crossOriginResourcePolicy: { policy: 'same-origin' },
-    hsts: config.server.tls !== undefined,
+  // @fastify/helmet stays registered (reply.helmet() for routes that need their own policy), but
+  // the global policy is applied from headers computed once at boot: see security-headers.ts.
+  const helmetOptions = securityHeaderOptions(config.server.tls !== undefined);
+  await app.register(helmet, { ...helmetOptions, global: false });
+  const securityHeaders = computeSecurityHeaders(helmetOptions);
+  app.addHook('onRequest', (_request, reply, done) => {
+    void reply.headers(securityHeaders);
+    done();
   });
 
   registerJsonBodyParser(app);

@@ -73,7 +73,11 @@ export function registerModelRoutes(app: FastifyInstance, options: ModelRoutesOp
           request.bastionTarget = { model, version };
           const controller = new AbortController();
           const onClose = (): void => {
-            if (!reply.raw.writableFinished) controller.abort();
+            if (!reply.raw.writableFinished) {
+              controller.abort(
+                new BastionError('CLIENT_CLOSED_REQUEST', 'the client closed the request'),
+              );
+            }
           };
           reply.raw.once('close', onClose);
           const binaryBody = request.body instanceof BinaryInferBody ? request.body : undefined;
@@ -84,7 +88,7 @@ export function registerModelRoutes(app: FastifyInstance, options: ModelRoutesOp
                 version,
                 body: binaryBody === undefined ? request.body : binaryBody.header,
                 binary: binaryBody?.binary,
-                signal: controller.signal,
+                controller,
               },
               {
                 onResolved: (ready) => {
