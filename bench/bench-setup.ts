@@ -83,6 +83,8 @@ export interface BastionVariant {
   readonly logLevel: 'info' | 'warn';
   /** `models.defaults.poolSize` (0: inline on the event loop); the built-in default when absent. */
   readonly poolSize?: number;
+  /** `audit.fsync`: `always` (default) or group commit every N ms. */
+  readonly fsync?: 'always' | number;
 }
 
 /**
@@ -108,7 +110,7 @@ models:
 ${variant.poolSize === undefined ? '' : `  defaults:\n    poolSize: ${variant.poolSize}\n`}audit:
   enabled: ${variant.auditAndMetrics}
   path: ${JSON.stringify(variant.auditPath)}
-  fsync: always
+  fsync: ${variant.fsync ?? 'always'}
 metrics:
   enabled: ${variant.auditAndMetrics}
   host: 127.0.0.1

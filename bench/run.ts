@@ -65,7 +65,7 @@ const log = (message: string): void => {
   );
 };
 
-type ServerName = 'naive' | 'full' | 'nocache' | 'quiet' | 'logwarn' | 'inline';
+type ServerName = 'naive' | 'full' | 'nocache' | 'quiet' | 'groupsync' | 'inline';
 
 /** One HTTP measurement: which server, which model, how many connections. */
 interface Target {
@@ -91,7 +91,13 @@ const allTargets: readonly Target[] = [
   },
   { id: 'c-nocache-c32', server: 'nocache', model: 'mlp', width: modelWidth.mlp, connections: 32 },
   { id: 'c-quiet-c32', server: 'quiet', model: 'mlp', width: modelWidth.mlp, connections: 32 },
-  { id: 'c-logwarn-c32', server: 'logwarn', model: 'mlp', width: modelWidth.mlp, connections: 32 },
+  {
+    id: 'c-groupsync-c32',
+    server: 'groupsync',
+    model: 'mlp',
+    width: modelWidth.mlp,
+    connections: 32,
+  },
   { id: 'c-inline-c32', server: 'inline', model: 'mlp', width: modelWidth.mlp, connections: 32 },
   {
     id: 'b-compute-c64',
@@ -166,10 +172,10 @@ const scenarios: readonly Scenario[] = [
     rows: 1,
   },
   {
-    label: 'mlp c=32, off — log level warn',
+    label: 'mlp c=32, off — audit fsync every 5 ms',
     a: 'a-mlp-1',
     b: 'b-mlp-c32',
-    c: 'c-logwarn-c32',
+    c: 'c-groupsync-c32',
     rows: 1,
   },
   {
@@ -263,7 +269,7 @@ async function main(): Promise<void> {
       bastion('full', variant('full', { repository: files.fullRepo })),
       bastion('nocache', variant('nocache', { authCache: false })),
       bastion('quiet', variant('quiet', { auditAndMetrics: false })),
-      bastion('logwarn', variant('logwarn', { logLevel: 'warn' })),
+      bastion('groupsync', variant('groupsync', { fsync: 5 })),
       bastion('inline', variant('inline', { poolSize: 0 })),
     ]);
     const servers = new Map(serverList.map((s) => [s.name as ServerName, s]));
