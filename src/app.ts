@@ -8,6 +8,7 @@ import type { Config } from './config/config-schema.js';
 import { BastionError, httpStatusFor } from './errors.js';
 import { registerAuthHooks } from './http/auth-hooks.js';
 import { registerClientSubjectCheck } from './http/client-certificate.js';
+import { registerCors } from './http/cors.js';
 import { toClientError } from './http/error-mapping.js';
 import { registerHealthRoutes } from './http/health-routes.js';
 import { registerJsonBodyParser } from './http/json-body.js';
@@ -118,6 +119,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   });
 
   registerJsonBodyParser(app);
+  registerCors(app, config.server.cors.origins);
 
   app.setErrorHandler((error, request, reply) => {
     const clientError = toClientError(error);
