@@ -5,10 +5,9 @@ import { isModelEncryptionError } from '../models/model-encryption-error.js';
 import { decryptModelBytes } from '../models/model-encryption.js';
 import { exitCodes, type CliCommand } from './cli-io.js';
 import {
-  exists,
   isFileProblem,
   keySourceOptions,
-  loadEncryptionKey,
+  prepareOutputAndKey,
   writeFileAtomic,
 } from './encrypt-command.js';
 
@@ -48,21 +47,13 @@ export const decryptCommand: CliCommand = async (argv, io) => {
     return exitCodes.usage;
   }
   const input = resolve(io.cwd, encryptedName);
-  const output = resolve(io.cwd, outName);
-  const overwrite = values.force === true;
-  if (output === input) {
-    io.stderr(`--out must differ from the encrypted file; ${usage}`);
-    return exitCodes.usage;
-  }
-  if (!overwrite && (await exists(output))) {
-    io.stderr(`refusing to overwrite ${outName}; pass --force to replace it`);
-    return exitCodes.usage;
-  }
-  const loaded = await loadEncryptionKey(values, io);
-  if ('error' in loaded) {
-    io.stderr(`${loaded.error}; ${usage}`);
-    return exitCodes.usage;
-  }
+  const prepared = await prepareOutputAndKey(
+    { input, outName, force: values.force === true, inputKind: 'encrypted file', usage },
+    values,
+    io,
+  );
+  if (typeof prepared === 'number') return prepared;
+  const { output, overwrite, key: loaded } = prepared;
   try {
     const plaintext = decryptModelBytes(await readFile(input), loaded.key);
     await writeFileAtomic(output, plaintext, { mode: 0o600, overwrite });

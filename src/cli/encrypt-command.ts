@@ -177,6 +177,43 @@ async function generateKeyFile(file: string, io: CliIo): Promise<number> {
   return exitCodes.ok;
 }
 
+/** What {@link prepareOutputAndKey} checks. */
+export interface OutputAndKeyArgs {
+  readonly input: string;
+  readonly outName: string;
+  readonly force: boolean;
+  /** How the input is named in messages ("model file", "encrypted file"). */
+  readonly inputKind: string;
+  readonly usage: string;
+}
+
+/**
+ * The checks `encrypt` and `decrypt` share before touching any data: the output differs from the
+ * input, it is not overwritten without `--force`, and the key loads. Resolves with the output
+ * path and key, or with the exit code after saying why on stderr.
+ */
+export async function prepareOutputAndKey(
+  args: OutputAndKeyArgs,
+  keyArgs: KeySourceArgs,
+  io: CliIo,
+): Promise<{ output: string; overwrite: boolean; key: { readonly key: Buffer } } | number> {
+  const output = resolve(io.cwd, args.outName);
+  if (output === args.input) {
+    io.stderr(`--out must differ from the ${args.inputKind}; ${args.usage}`);
+    return exitCodes.usage;
+  }
+  if (!args.force && (await exists(output))) {
+    io.stderr(`refusing to overwrite ${args.outName}; pass --force to replace it`);
+    return exitCodes.usage;
+  }
+  const loaded = await loadEncryptionKey(keyArgs, io);
+  if ('error' in loaded) {
+    io.stderr(`${loaded.error}; ${args.usage}`);
+    return exitCodes.usage;
+  }
+  return { output, overwrite: args.force, key: loaded };
+}
+
 /**
  * `bastion encrypt MODEL.onnx (--key-file KEY | --key-env NAME) [--out FILE] [--force]`:
  * encrypts a model for storage at rest (AES-256-GCM, see `model-encryption.ts`), by default to
@@ -220,21 +257,13 @@ export const encryptCommand: CliCommand = async (argv, io) => {
   }
   const input = resolve(io.cwd, model);
   const outName = values.out ?? `${model}.enc`;
-  const output = resolve(io.cwd, outName);
-  const overwrite = values.force === true;
-  if (output === input) {
-    io.stderr(`--out must differ from the model file; ${usage}`);
-    return exitCodes.usage;
-  }
-  if (!overwrite && (await exists(output))) {
-    io.stderr(`refusing to overwrite ${outName}; pass --force to replace it`);
-    return exitCodes.usage;
-  }
-  const loaded = await loadEncryptionKey(values, io);
-  if ('error' in loaded) {
-    io.stderr(`${loaded.error}; ${usage}`);
-    return exitCodes.usage;
-  }
+  const prepared = await prepareOutputAndKey(
+    { input, outName, force: values.force === true, inputKind: 'model file', usage },
+    values,
+    io,
+  );
+  if (typeof prepared === 'number') return prepared;
+  const { output, overwrite, key: loaded } = prepared;
   try {
     const plaintext = await readFile(input);
     if (isEncryptedModel(plaintext)) {

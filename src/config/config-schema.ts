@@ -62,6 +62,19 @@ export function createConfigSchema(baseDir: string) {
     .transform((p) => (isAbsolute(p) ? p : resolve(baseDir, p)));
 
   const tuning = createModelTuningSchema();
+  /** PEM files, each optionally limited to model-name patterns (glob `*`). */
+  const trustAnchors = z
+    .array(
+      z.union([
+        path,
+        z.strictObject({
+          file: path,
+          models: z.array(z.string().min(1).max(128)).min(1).max(1024).optional(),
+        }),
+      ]),
+    )
+    .max(256)
+    .default([]);
 
   return z.strictObject({
     /** `production` tightens every default; NODE_ENV=production forces it. */
@@ -142,31 +155,9 @@ export function createConfigSchema(baseDir: string) {
       .strictObject({
         repository: path.default(resolve(baseDir, '../models')),
         /** PEM public keys; a key may be limited to model-name patterns (glob `*`). */
-        trustedKeys: z
-          .array(
-            z.union([
-              path,
-              z.strictObject({
-                file: path,
-                models: z.array(z.string().min(1).max(128)).min(1).max(1024).optional(),
-              }),
-            ]),
-          )
-          .max(256)
-          .default([]),
+        trustedKeys: trustAnchors,
         /** PEM CA certificates for certificate-mode signatures. */
-        trustedRoots: z
-          .array(
-            z.union([
-              path,
-              z.strictObject({
-                file: path,
-                models: z.array(z.string().min(1).max(128)).min(1).max(1024).optional(),
-              }),
-            ]),
-          )
-          .max(256)
-          .default([]),
+        trustedRoots: trustAnchors,
         /** Serve models that have no signature. Refused in production. */
         allowUnsigned: z.boolean().default(false),
         /** Extra paths inside a version folder that signatures do not cover. */
