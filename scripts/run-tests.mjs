@@ -23,9 +23,15 @@ if (files.length === 0) {
   console.error('no test files matched');
   process.exit(1);
 }
+// Coverage thresholds apply to the whole suite only: a filtered run covers part of src/.
+const thresholds =
+  filter.length === 0
+    ? ['--check-coverage', '--lines=90', '--statements=90', '--functions=90', '--branches=80']
+    : [];
 const args = [
   'c8',
   '--reporter=text-summary',
+  ...thresholds,
   '--include=src/**',
   'node',
   '--import',
