@@ -1,9 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { isModelEncryptionError } from '../models/model-encryption-error.js';
 import { decryptModelBytes } from '../models/model-encryption.js';
-import { exitCodes, type CliCommand } from './cli-io.js';
+import { exitCodes, parseCommandArgs, type CliCommand } from './cli-io.js';
 import {
   isFileProblem,
   keySourceOptions,
@@ -23,18 +22,16 @@ const usage =
  * line; 2 on bad usage, an unusable key, an unreadable input or an output in the way.
  */
 export const decryptCommand: CliCommand = async (argv, io) => {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: [...argv],
-      strict: true,
+  const parsed = parseCommandArgs(
+    argv,
+    {
       allowPositionals: true,
       options: { ...keySourceOptions, out: { type: 'string' }, force: { type: 'boolean' } },
-    });
-  } catch (error) {
-    io.stderr(`${(error as Error).message}; ${usage}`);
-    return exitCodes.usage;
-  }
+    },
+    usage,
+    io,
+  );
+  if (typeof parsed === 'number') return parsed;
   const { values, positionals } = parsed;
   const [encryptedName] = positionals;
   if (positionals.length !== 1 || encryptedName === undefined) {

@@ -1,7 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { link, lstat, open, readFile, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { isModelEncryptionError } from '../models/model-encryption-error.js';
 import {
   encryptModelBytes,
@@ -10,7 +9,7 @@ import {
   isEncryptedModel,
   parseEncryptionKey,
 } from '../models/model-encryption.js';
-import { exitCodes, type CliCommand, type CliIo } from './cli-io.js';
+import { exitCodes, parseCommandArgs, type CliCommand, type CliIo } from './cli-io.js';
 
 const usage =
   'usage: bastion encrypt MODEL.onnx (--key-file KEY | --key-env NAME) [--out FILE] [--force]' +
@@ -223,11 +222,9 @@ export async function prepareOutputAndKey(
  * unreadable model or an output in the way.
  */
 export const encryptCommand: CliCommand = async (argv, io) => {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: [...argv],
-      strict: true,
+  const parsed = parseCommandArgs(
+    argv,
+    {
       allowPositionals: true,
       options: {
         ...keySourceOptions,
@@ -235,11 +232,11 @@ export const encryptCommand: CliCommand = async (argv, io) => {
         force: { type: 'boolean' },
         'generate-key': { type: 'string' },
       },
-    });
-  } catch (error) {
-    io.stderr(`${(error as Error).message}; ${usage}`);
-    return exitCodes.usage;
-  }
+    },
+    usage,
+    io,
+  );
+  if (typeof parsed === 'number') return parsed;
   const { values, positionals } = parsed;
   const generateKey = values['generate-key'];
   if (generateKey !== undefined) {

@@ -1,10 +1,9 @@
 import { readFile } from 'node:fs/promises';
 import { createPrivateKey, type KeyObject } from 'node:crypto';
 import { resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { isOmsVerificationError } from '../models/oms/oms-verification-error.js';
 import { signModelDirectory } from '../models/oms/sign-model.js';
-import { exitCodes, type CliCommand } from './cli-io.js';
+import { exitCodes, parseCommandArgs, type CliCommand } from './cli-io.js';
 import { resolveIgnorePaths } from './model-path-args.js';
 
 const usage =
@@ -17,22 +16,20 @@ const usage =
  * a special file, nothing to sign); 2 on bad usage or an unreadable key.
  */
 export const signCommand: CliCommand = async (argv, io) => {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: [...argv],
-      strict: true,
+  const parsed = parseCommandArgs(
+    argv,
+    {
       allowPositionals: true,
       options: {
         key: { type: 'string' },
         signature: { type: 'string' },
         'ignore-paths': { type: 'string', multiple: true },
       },
-    });
-  } catch (error) {
-    io.stderr(`${(error as Error).message}; ${usage}`);
-    return exitCodes.usage;
-  }
+    },
+    usage,
+    io,
+  );
+  if (typeof parsed === 'number') return parsed;
   const { values, positionals } = parsed;
   const [dir] = positionals;
   if (positionals.length !== 1 || dir === undefined || values.key === undefined) {

@@ -1,11 +1,10 @@
 import { readFile, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { isOmsVerificationError } from '../models/oms/oms-verification-error.js';
 import { parseCertificatesPem } from '../models/oms/certificate-chain.js';
 import { parsePublicKeyPem } from '../models/oms/signing-key.js';
 import { verifyModelSignature } from '../models/oms/verify-model.js';
-import { exitCodes, type CliCommand } from './cli-io.js';
+import { exitCodes, parseCommandArgs, type CliCommand } from './cli-io.js';
 import { resolveIgnorePaths } from './model-path-args.js';
 
 const usage =
@@ -33,11 +32,9 @@ async function readTrust(
  * verified, with the reason on one stderr line; 2 on bad usage or unreadable trust files.
  */
 export const verifyCommand: CliCommand = async (argv, io) => {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: [...argv],
-      strict: true,
+  const parsed = parseCommandArgs(
+    argv,
+    {
       allowPositionals: true,
       options: {
         key: { type: 'string', multiple: true },
@@ -45,11 +42,11 @@ export const verifyCommand: CliCommand = async (argv, io) => {
         signature: { type: 'string' },
         'ignore-paths': { type: 'string', multiple: true },
       },
-    });
-  } catch (error) {
-    io.stderr(`${(error as Error).message}; ${usage}`);
-    return exitCodes.usage;
-  }
+    },
+    usage,
+    io,
+  );
+  if (typeof parsed === 'number') return parsed;
   const { values, positionals } = parsed;
   const [dir] = positionals;
   const keyFiles = values.key ?? [];
