@@ -48,6 +48,11 @@ export const serveCommand: CliCommand = async (argv, io) => {
     process.once('SIGTERM', stop);
     process.once('SIGINT', stop);
   });
+  // A promise rejected with nobody listening is a bug, but not a reason to drop every in-flight
+  // request and the audit tail with it: log it loudly and keep serving.
+  process.on('unhandledRejection', (reason) => {
+    gateway.logger.error({ err: reason }, 'unhandled promise rejection (bug): still serving');
+  });
   try {
     await gateway.listen();
   } catch (error) {
