@@ -9,6 +9,7 @@ import { isModelName, readModelTuning, scanModel, scanRepository } from './model
 import type { IndexEntry, ReadyVersion, VersionState } from './model-state.js';
 import { OmsVerificationError } from './oms/oms-verification-error.js';
 import type { VersionReader } from './version-files.js';
+import { createEngineLeases } from './engine-leases.js';
 
 /** Something that happened to a model version; the audit log and metrics listen. */
 export type ModelEvent =
@@ -95,10 +96,9 @@ export interface ModelRegistry {
 /** Creates the model registry. Nothing is read until {@link ModelRegistry.loadAll}. */
 export function createModelRegistry(options: ModelRegistryOptions): ModelRegistry {
   const models = new Map<string, Map<number, VersionState>>();
-  const leases = new Map<ModelEngine, { count: number; retired: boolean }>();
   const locks = new Map<string, Promise<unknown>>();
-  const closing: Promise<void>[] = [];
   const log = options.log ?? (() => undefined);
+  const leases = createEngineLeases(log);
   let started = false;
 
   function emit(event: ModelEvent): void {
@@ -109,21 +109,9 @@ export function createModelRegistry(options: ModelRegistryOptions): ModelRegistr
     }
   }
 
-  function retire(engine: ModelEngine): void {
-    const hold = leases.get(engine);
-    if (hold === undefined) return;
-    hold.retired = true;
-    if (hold.count === 0) closeEngine(engine);
-  }
-
-  function closeEngine(engine: ModelEngine): void {
-    leases.delete(engine);
-    closing.push(
-      engine.close().catch((error: unknown) => {
-        log('error', 'closing a model engine failed', { err: error });
-      }),
-    );
-  }
+  const retire = (engine: ModelEngine): void => {
+    leases.retire(engine);
+  };
 
   async function loadVersion(
     model: string,
@@ -163,7 +151,7 @@ export function createModelRegistry(options: ModelRegistryOptions): ModelRegistr
           signedBy,
           loadedAt: new Date(),
         };
-        leases.set(engine, { count: 0, retired: false });
+        leases.track(engine);
         emit({ type: 'load', model, version, signedBy, modelSha256: ready.modelSha256 });
         log('info', 'model version ready', { model, version, signedBy });
         return ready;
@@ -339,23 +327,7 @@ export function createModelRegistry(options: ModelRegistryOptions): ModelRegistr
         }
       }
       const ready = chosen as ReadyVersion;
-      const hold = leases.get(ready.engine);
-      if (hold === undefined) {
-        throw new BastionError('MODEL_NOT_READY', `model "${model}" is being unloaded`, {
-          retryAfterSec: 1,
-        });
-      }
-      hold.count++;
-      let released = false;
-      return {
-        version: ready,
-        release() {
-          if (released) return;
-          released = true;
-          hold.count--;
-          if (hold.retired && hold.count === 0) closeEngine(ready.engine);
-        },
-      };
+      return { version: ready, release: leases.hold(ready.engine, `model "${model}"`) };
     },
 
     list() {
@@ -397,7 +369,7 @@ export function createModelRegistry(options: ModelRegistryOptions): ModelRegistr
         for (const state of versions.values()) if (state.state === 'ready') retire(state.engine);
       }
       models.clear();
-      await Promise.all(closing);
+      await leases.drained();
     },
   };
   return registry;
