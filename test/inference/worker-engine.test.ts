@@ -207,11 +207,21 @@ test('test crashes are refused unless the engine allows them', () => {
 
 test('the event loop stays responsive while a worker runs a long inference', async (t) => {
   await slow.run(slowInput(), ['output']); // warm-up
-  const { maxGapMs, ticks } = await timerLag(slow.run(slowInput(), ['output']));
-  const inferenceMs = inferences.at(-1) ?? 0;
-  t.diagnostic(
-    `worker: inference ${inferenceMs.toFixed(1)} ms, max timer gap ${maxGapMs.toFixed(1)} ms, ${ticks} ticks`,
-  );
+  // On a loaded 2-core CI machine another process can preempt this one mid-measurement, so take
+  // the best of three: an engine that blocked the loop would show the full run in every attempt.
+  let best = { maxGapMs: Infinity, ticks: 0, inferenceMs: 0 };
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const { maxGapMs, ticks } = await timerLag(slow.run(slowInput(), ['output']));
+    const inferenceMs = inferences.at(-1) ?? 0;
+    t.diagnostic(
+      `worker: inference ${inferenceMs.toFixed(1)} ms, max timer gap ${maxGapMs.toFixed(1)} ms, ${ticks} ticks`,
+    );
+    if (maxGapMs / inferenceMs < best.maxGapMs / Math.max(best.inferenceMs, 1e-9)) {
+      best = { maxGapMs, ticks, inferenceMs };
+    }
+    if (inferenceMs >= 20 && maxGapMs < inferenceMs / 2) break;
+  }
+  const { maxGapMs, inferenceMs } = best;
   if (inferenceMs < 20) {
     t.skip(`this host runs the model in ${inferenceMs.toFixed(1)} ms; too fast to measure lag`);
     return;
