@@ -5,31 +5,13 @@ import { test } from 'node:test';
 import { createAuditLog } from '../../src/audit/audit-log.js';
 import type { AuditRecord } from '../../src/audit/audit-record.js';
 import { auditCommand, createAuditCommand } from '../../src/cli/audit-command.js';
-import type { CliIo } from '../../src/cli/cli-io.js';
+import { captureIo } from '../helpers/capture-io.js';
 import { readLines, requestEntry, tempDir, writeLog } from '../audit/audit-fixtures.js';
-
-interface FakeIo extends CliIo {
-  readonly out: string[];
-  readonly err: string[];
-}
-
-function fakeIo(cwd: string): FakeIo {
-  const out: string[] = [];
-  const err: string[] = [];
-  return {
-    out,
-    err,
-    stdout: (line) => out.push(line),
-    stderr: (line) => err.push(line),
-    env: {},
-    cwd,
-  };
-}
 
 test('audit verify: 0 when intact, paths relative to cwd', async (t) => {
   const dir = await tempDir(t);
   await writeLog(join(dir, 'audit.log'), 3);
-  const io = fakeIo(dir);
+  const io = captureIo(dir);
   assert.equal(await auditCommand(['verify', 'audit.log'], io), 0);
   assert.equal(io.out.length, 1);
   assert.match(io.out[0]!, /intact: 3 records/);
@@ -43,7 +25,7 @@ test('audit verify: 1 naming the first bad seq in one line', async (t) => {
   const lines = await readLines(path);
   lines[3] = lines[3]!.replace('"user4"', '"user0"');
   await writeFile(path, `${lines.join('\n')}\n`);
-  const io = fakeIo(dir);
+  const io = captureIo(dir);
   assert.equal(await auditCommand(['verify', path], io), 1);
   assert.equal(io.err.length, 1);
   assert.match(io.err[0]!, /^audit verify: FAILED: seq 4: /);
@@ -57,22 +39,22 @@ test('audit verify: --hmac-key-file and --anchor', async (t) => {
   await writeFile(keyFile, `${keyText}\n`);
   const path = join(dir, 'audit.log');
   await writeLog(path, 3, { hmacKey: new Uint8Array(Buffer.from(keyText)) });
-  assert.equal(await auditCommand(['verify', path], fakeIo(dir)), 1);
+  assert.equal(await auditCommand(['verify', path], captureIo(dir)), 1);
   assert.equal(
-    await auditCommand(['verify', path, '--hmac-key-file', 'audit.key'], fakeIo(dir)),
+    await auditCommand(['verify', path, '--hmac-key-file', 'audit.key'], captureIo(dir)),
     0,
   );
 
   const lines = await readLines(path);
   const anchor = (JSON.parse(lines[0]!) as AuditRecord).hash;
   await writeFile(path, `${lines.slice(1).join('\n')}\n`);
-  const io = fakeIo(dir);
+  const io = captureIo(dir);
   assert.equal(await auditCommand(['verify', path, '--hmac-key-file=audit.key'], io), 1);
   assert.match(io.err[0]!, /seq 1: chain starts at seq 2/);
   assert.equal(
     await auditCommand(
       ['verify', path, '--hmac-key-file', keyFile, '--anchor', anchor],
-      fakeIo(dir),
+      captureIo(dir),
     ),
     0,
   );
@@ -99,7 +81,7 @@ for (const argv of usageCases) {
   test(`audit ${argv.join(' ')}: usage error, exit 2, one line`, async (t) => {
     const dir = await tempDir(t);
     await writeFile(join(dir, 'short.key'), 'short');
-    const io = fakeIo(dir);
+    const io = captureIo(dir);
     assert.equal(await auditCommand(argv, io), 2);
     assert.equal(io.err.length, 1);
     assert.match(io.err[0]!, /^audit: /);
@@ -107,7 +89,7 @@ for (const argv of usageCases) {
 }
 
 test('audit --help prints usage, exit 0', async () => {
-  const io = fakeIo('/');
+  const io = captureIo('/');
   assert.equal(await auditCommand(['--help'], io), 0);
   assert.match(io.out.join('\n'), /audit verify FILE/);
 });
@@ -123,7 +105,7 @@ test('audit tail: last N matching records as JSON lines', async (t) => {
   }
   await log.close();
 
-  const io = fakeIo(dir);
+  const io = captureIo(dir);
   assert.equal(await auditCommand(['tail', 'audit.log', '-n', '2', '--sub', 'alice'], io), 0);
   assert.deepEqual(
     io.out.map((line) => (JSON.parse(line) as AuditRecord).seq),
@@ -134,7 +116,7 @@ test('audit tail: last N matching records as JSON lines', async (t) => {
     (await readLines(path)).filter((_, i) => i === 2 || i === 4),
   );
 
-  const filtered = fakeIo(dir);
+  const filtered = captureIo(dir);
   const since = new Date(Date.now() - 60_000).toISOString();
   const args = ['tail', path, '--outcome', 'denied', '--model', 'iris', '--since', since];
   assert.equal(await auditCommand([...args, '--until', '2999-01-01T00:00:00Z'], filtered), 0);
@@ -143,11 +125,11 @@ test('audit tail: last N matching records as JSON lines', async (t) => {
     [4, 5, 6],
   );
 
-  const viaDefault = fakeIo('/');
+  const viaDefault = captureIo('/');
   assert.equal(await createAuditCommand({ defaultPath: path })(['tail', '-n', '1'], viaDefault), 0);
   assert.equal(viaDefault.out.length, 1);
 
-  const missing = fakeIo(dir);
+  const missing = captureIo(dir);
   assert.equal(await auditCommand(['tail', 'missing.log'], missing), 1);
   assert.match(missing.err[0]!, /cannot read missing\.log: ENOENT/);
 });

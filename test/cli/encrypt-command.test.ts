@@ -4,15 +4,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { buildIdentityModel } from '../../scripts/onnx/onnx-builder.js';
-import type { CliIo } from '../../src/cli/cli-io.js';
 import { decryptCommand } from '../../src/cli/decrypt-command.js';
 import { encryptCommand } from '../../src/cli/encrypt-command.js';
+import { captureIo } from '../helpers/capture-io.js';
 
 function createIo(cwd: string, env: Record<string, string> = {}) {
-  const out: string[] = [];
-  const err: string[] = [];
-  const io: CliIo = { stdout: (l) => out.push(l), stderr: (l) => err.push(l), env, cwd };
-  return { io, out, err };
+  const io = captureIo(cwd, env);
+  return { io, out: io.out, err: io.err };
 }
 
 async function workspace(t: { after: (fn: () => Promise<void>) => void }) {

@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { describe, it } from 'node:test';
 import { tempDir } from '../helpers/gateway.js';
-import { bin, copyDemoModels, missingBinary, root, runCli } from '../helpers/observe.js';
+import { bin, copyDemoModels, root, runCli } from '../helpers/observe.js';
+import { missingBinary } from '../helpers/system-tools.js';
 import { startRedisServer } from '../helpers/redis-server.js';
 
 /** Starts `bastion serve` as its own process; resolves with its port once it listens. */

@@ -3,16 +3,14 @@ import { mkdtemp, readFile, rm, stat, writeFile, mkdir } from 'node:fs/promises'
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import type { CliIo } from '../../src/cli/cli-io.js';
 import { keygenCommand } from '../../src/cli/keygen-command.js';
 import { signCommand } from '../../src/cli/sign-command.js';
 import { verifyCommand } from '../../src/cli/verify-command.js';
+import { captureIo } from '../helpers/capture-io.js';
 
 function createIo(cwd: string) {
-  const out: string[] = [];
-  const err: string[] = [];
-  const io: CliIo = { stdout: (l) => out.push(l), stderr: (l) => err.push(l), env: {}, cwd };
-  return { io, out, err };
+  const io = captureIo(cwd);
+  return { io, out: io.out, err: io.err };
 }
 
 async function workspace(t: { after: (fn: () => Promise<void>) => void }) {

@@ -6,21 +6,8 @@ import { describe, it } from 'node:test';
 import { createDevIssuer } from '../../src/auth/dev-issuer.js';
 import { parseTokenTtl } from '../../src/auth/token-ttl.js';
 import { createTokenVerifier } from '../../src/auth/token-verifier.js';
-import type { CliIo } from '../../src/cli/cli-io.js';
 import { tokenCommand } from '../../src/cli/token-command.js';
-
-function captureIo(cwd: string): CliIo & { out: string[]; err: string[] } {
-  const out: string[] = [];
-  const err: string[] = [];
-  return {
-    out,
-    err,
-    stdout: (line) => out.push(line),
-    stderr: (line) => err.push(line),
-    env: {},
-    cwd,
-  };
-}
+import { captureIo } from '../helpers/capture-io.js';
 
 async function workDir(t: { after: (fn: () => Promise<void>) => void }): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'bastion-token-'));

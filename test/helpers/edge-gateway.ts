@@ -3,7 +3,6 @@
  * section by section (so `server:` or a dev-issuer-less `auth:` can be set), HTTP(S) requests
  * with client certificates, and a check for external binaries.
  */
-import { spawnSync } from 'node:child_process';
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -144,10 +143,4 @@ export function sendRequest(
     req.on('error', reject);
     req.end(options.body);
   });
-}
-
-/** Why a test needs to skip: `name` is not on the PATH (undefined when it is). */
-export function missingTool(name: string, pkg = name): string | undefined {
-  const found = spawnSync('sh', ['-c', `command -v ${name}`]);
-  return found.status === 0 ? undefined : `${name} not installed (package "${pkg}")`;
 }

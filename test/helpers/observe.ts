@@ -2,9 +2,8 @@
  * Test helpers for the audit log and the metrics listener: read an audit file, run the real
  * CLI, copy the demo models, parse a Prometheus scrape, find binaries and free ports.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { cp, readdir, readFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { AuditRecord } from '../../src/audit/audit-record.js';
 import type { TestGateway } from './gateway.js';
@@ -75,27 +74,6 @@ export function runCli(args: readonly string[]): Promise<{
 /** `bastion audit verify FILE...` through the real CLI. */
 export function verifyWithCli(files: readonly string[]): ReturnType<typeof runCli> {
   return runCli(['audit', 'verify', ...files]);
-}
-
-/** Why a binary cannot be used (for `t.skip`), or undefined when it is on the PATH. */
-export function missingBinary(name: string, pkg: string): string | undefined {
-  const which = spawnSync('sh', ['-c', `command -v ${name}`]);
-  return which.status === 0 ? undefined : `${name} not installed (Debian package "${pkg}")`;
-}
-
-/** A loopback port that was free a moment ago. */
-export function freePort(): Promise<number> {
-  return new Promise((resolvePromise, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      server.close(() => {
-        resolvePromise(port);
-      });
-    });
-  });
 }
 
 /** The metrics port a test gateway bound (from its "bastion listening" log line). */

@@ -3,24 +3,9 @@
  * killed when the test ends.
  */
 import { spawn } from 'node:child_process';
-import { createServer } from 'node:net';
+import { freeLoopbackPort } from './system-tools.js';
 
 type Cleanup = { after: (fn: () => Promise<void>) => void };
-
-/** A loopback port that was free a moment ago. */
-export function freeLoopbackPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      server.close(() => {
-        resolve(port);
-      });
-    });
-  });
-}
 
 /** Starts `redis-server` and resolves once it accepts connections, with its URL. */
 export async function startRedisServer(t: Cleanup): Promise<{ url: string; port: number }> {

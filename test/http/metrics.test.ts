@@ -14,14 +14,13 @@ import {
 } from '../helpers/gateway.js';
 import {
   copyDemoModels,
-  freePort,
   metricsPortOf,
-  missingBinary,
   parseScrape,
   samplesOf,
   sumOf,
   type Sample,
 } from '../helpers/observe.js';
+import { freeLoopbackPort, missingBinary } from '../helpers/system-tools.js';
 
 const irisInput = {
   inputs: [{ name: 'features', shape: [1, 4], datatype: 'FP32', data: [5.1, 3.5, 1.4, 0.2] }],
@@ -210,7 +209,7 @@ void describe('metrics listener of a real gateway', () => {
       t.skip(missing);
       return;
     }
-    const webPort = await freePort();
+    const webPort = await freeLoopbackPort();
     const config = join(dir, 'prometheus.yml');
     await writeFile(
       config,

@@ -5,12 +5,12 @@ import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import {
-  missingTool,
   sendRequest,
   startEdgeGateway,
   type EdgeGateway,
   type RawResponse,
 } from '../helpers/edge-gateway.js';
+import { missingBinary } from '../helpers/system-tools.js';
 import { createCleanup, tempDir } from '../helpers/gateway.js';
 import { startRedisServer } from '../helpers/redis-server.js';
 
@@ -106,7 +106,7 @@ void describe('rate limits shared through one real redis-server', () => {
   after(() => cleanup.run());
 
   void it('two gateways on one Redis enforce one budget per subject', async (t) => {
-    const missing = missingTool('redis-server', 'redis-server');
+    const missing = missingBinary('redis-server', 'redis-server');
     if (missing !== undefined) {
       t.skip(missing);
       return;

@@ -1,17 +1,17 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import {
-  missingTool,
   sendRequest,
   startEdgeGateway,
   type ClientTls,
   type EdgeGateway,
   type RawResponse,
 } from '../helpers/edge-gateway.js';
+import { missingBinary } from '../helpers/system-tools.js';
 import { createCleanup, tempDir } from '../helpers/gateway.js';
 import { createTestCa, type IssuedCert, type TestCa } from '../helpers/openssl-pki.js';
 
-const noOpenssl = missingTool('openssl');
+const noOpenssl = missingBinary('openssl');
 
 /** The PKI every TLS test uses, made once with the openssl CLI. */
 interface Pki {
