@@ -192,10 +192,10 @@ export function createModelRegistry(options: ModelRegistryOptions): ModelRegistr
     return results;
   }
 
-  async function loadNewUnlocked(
+  /** The version folders on disk, and the model's state map (created on first sight). */
+  async function scanInto(
     model: string,
-    wanted: readonly number[],
-  ): Promise<readonly VersionState[]> {
+  ): Promise<{ versions: number[]; current: Map<number, VersionState> }> {
     let versions: number[];
     try {
       ({ versions } = await scanModel(options.repository, model));
@@ -204,6 +204,14 @@ export function createModelRegistry(options: ModelRegistryOptions): ModelRegistr
     }
     const current = models.get(model) ?? new Map<number, VersionState>();
     models.set(model, current);
+    return { versions, current };
+  }
+
+  async function loadNewUnlocked(
+    model: string,
+    wanted: readonly number[],
+  ): Promise<readonly VersionState[]> {
+    const { versions, current } = await scanInto(model);
     const todo = versions.filter((v) => {
       const state = current.get(v)?.state;
       return wanted.includes(v) && (state === undefined || state === 'failed');
@@ -212,16 +220,8 @@ export function createModelRegistry(options: ModelRegistryOptions): ModelRegistr
   }
 
   async function loadModelUnlocked(model: string): Promise<readonly VersionState[]> {
-    const modelDir = join(options.repository, model);
-    let versions: number[];
-    try {
-      ({ versions } = await scanModel(options.repository, model));
-    } catch {
-      throw new BastionError('MODEL_NOT_FOUND', `model "${model}" is not in the repository`);
-    }
-    const current = models.get(model) ?? new Map<number, VersionState>();
-    models.set(model, current);
-    const results = await loadInto(model, modelDir, current, versions);
+    const { versions, current } = await scanInto(model);
+    const results = await loadInto(model, join(options.repository, model), current, versions);
     for (const [version, state] of current) {
       if (!versions.includes(version)) {
         if (state.state === 'ready') retire(state.engine);
