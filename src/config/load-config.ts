@@ -76,7 +76,15 @@ export function parseConfigText(
       doc.errors.map((e) => `YAML: ${e.message.split('\n')[0] ?? e.code}`),
     );
   }
-  const raw: unknown = doc.toJS({ maxAliasCount: 100 }) ?? {};
+  let raw: unknown;
+  try {
+    raw = doc.toJS({ maxAliasCount: 100 }) ?? {};
+  } catch (error) {
+    // An unresolved alias or an alias bomb is thrown here, not reported in doc.errors.
+    throw new ConfigError(file, [
+      `YAML: ${error instanceof Error ? (error.message.split('\n')[0] ?? error.name) : 'unreadable document'}`,
+    ]);
+  }
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
     throw new ConfigError(file, [
       'the top level must be a mapping of sections (server:, auth:, …)',

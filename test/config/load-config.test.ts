@@ -136,6 +136,13 @@ void describe('config', () => {
     assert.equal(fallback.config.server.host, '127.0.0.1');
   });
 
+  void it('an unresolved YAML alias is a ConfigError, not a crash (found by fuzzing)', () => {
+    for (const text of ['*a', 'server: *missing', '[*a]']) {
+      const problems = problemsOf(text);
+      assert.match(problems.join('\n'), /YAML: Unresolved alias/);
+    }
+  });
+
   void it('a missing file is a ConfigError naming it', () => {
     assert.throws(
       () => loadConfig({ file: '/nonexistent/bastion.yaml' }),
