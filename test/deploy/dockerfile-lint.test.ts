@@ -167,6 +167,9 @@ function* walk(dir: string): Generator<string> {
   }
 }
 
+// Built from parts so that this file itself carries no PEM marker (test/security scans for it).
+const privateKeyMarker = new RegExp(['PRIVATE', 'KEY-----'].join(' '));
+
 test('no file that reaches the build context holds a private key', () => {
   const copied = dockerfile
     .getCOPYs()
@@ -180,7 +183,7 @@ test('no file that reaches the build context holds a private key', () => {
       const rel = relative(repoRoot, file);
       if (dockerignore.ignores(rel)) continue;
       checked += 1;
-      assert.doesNotMatch(readFileSync(file, 'latin1'), /PRIVATE KEY-----/, rel);
+      assert.doesNotMatch(readFileSync(file, 'latin1'), privateKeyMarker, rel);
     }
   }
   assert.ok(checked > 50, `checked ${checked} files`);
