@@ -239,6 +239,12 @@ function operationOf(op: Operation, schemas: Map<z.ZodType, string>): JsonSchema
   out['security'] = op.access === 'none' ? [] : [{ bearer: [] }];
   if (op.request !== undefined) {
     out['requestBody'] = {
+      ...(op.request === inferRequestEnvelope
+        ? {
+            description:
+              'JSON, or the binary tensor extension: the JSON request (its length in `Inference-Header-Content-Length`), then the raw input tensors',
+          }
+        : {}),
       required: op.method === 'post' && op.request === inferRequestEnvelope,
       content: {
         'application/json': {
@@ -251,8 +257,6 @@ function operationOf(op: Operation, schemas: Map<z.ZodType, string>): JsonSchema
           ? {
               'application/octet-stream': {
                 schema: { type: 'string', contentEncoding: 'binary' },
-                description:
-                  'Binary tensor extension: the JSON request (length in `Inference-Header-Content-Length`), then the raw input tensors',
               },
             }
           : {}),
