@@ -251,6 +251,7 @@ void describe('Triton extensions: statistics, model configuration, classificatio
     );
     assert.equal(res.status, 200, JSON.stringify(res.body));
     const [top, label] = (res.body as InferBody).outputs;
+    assert.ok(top !== undefined && label !== undefined);
     assert.equal(top.datatype, 'BYTES');
     assert.deepEqual(top.shape, [3, 2]);
     const rows = probabilities?.data as number[];
