@@ -12,6 +12,7 @@ import {
   type TestGateway,
 } from '../helpers/gateway.js';
 import { createTestKeys } from '../models/oms/oms-test-fixtures.js';
+import { readAudit } from '../helpers/observe.js';
 
 const demoModels = resolve(import.meta.dirname, '../../models');
 
@@ -85,12 +86,15 @@ async function buildRepo(root: string): Promise<{ repo: string; keyFile: string 
 void describe('Triton extensions: statistics, model configuration, classification', () => {
   const cleanup = createCleanup();
   let gw: TestGateway;
+  let auditPath: string;
   before(async () => {
-    const { repo, keyFile } = await buildRepo(await tempDir(cleanup));
+    const root = await tempDir(cleanup);
+    const { repo, keyFile } = await buildRepo(root);
+    auditPath = join(root, 'audit.log');
     gw = await startGateway(
       cleanup,
       repo,
-      `models:\n  repository: ${JSON.stringify(repo)}\n  trustedKeys: [${JSON.stringify(demoPublisherKey)}, ${JSON.stringify(keyFile)}]\n`,
+      `models:\n  repository: ${JSON.stringify(repo)}\n  trustedKeys: [${JSON.stringify(demoPublisherKey)}, ${JSON.stringify(keyFile)}]\naudit:\n  path: ${JSON.stringify(auditPath)}\n  fsync: always\n`,
     );
   });
   after(() => cleanup.run());
@@ -324,5 +328,24 @@ void describe('Triton extensions: statistics, model configuration, classificatio
     const now = await stat('/v2/models/iris/stats');
     assert.equal(now.inference_stats.success.count, before.inference_stats.success.count);
     assert.equal(now.execution_count, before.execution_count);
+  });
+
+  void it('every extension request is audited like the other model routes, denials included', async () => {
+    const irisOnly = `Bearer ${await gw.token(['infer:iris'], 'auditee')}`;
+    await gw.get('/v2/models/iris/stats', { authorization: irisOnly });
+    await gw.get('/v2/models/mlp/config', { authorization: irisOnly });
+    await gw.get('/v2/models/stats', { authorization: irisOnly });
+    await gw.get('/v2/models/iris/versions/1/config', { authorization: irisOnly });
+    await gw.gateway.audit?.flush();
+    const records = (await readAudit(auditPath)).filter((r) => r.sub === 'auditee');
+    assert.deepEqual(
+      records.map((r) => [r.path, r.model ?? null, r.status, r.outcome]),
+      [
+        ['/v2/models/iris/stats', 'iris', 200, 'allowed'],
+        ['/v2/models/mlp/config', 'mlp', 403, 'denied'],
+        ['/v2/models/stats', null, 200, 'allowed'],
+        ['/v2/models/iris/versions/1/config', 'iris', 200, 'allowed'],
+      ],
+    );
   });
 });
