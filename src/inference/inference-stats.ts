@@ -120,14 +120,20 @@ function newEntry(): Entry {
 
 /** Creates an empty statistics collector. */
 export function createInferenceStats(): InferenceStats {
-  const entries = new Map<string, Entry>();
-  const keyOf = (model: string, version: number): string => `${model}/${version}`;
+  // Two map lookups and no allocation per recording once a version has its entry.
+  const entries = new Map<string, Map<number, Entry>>();
+  const find = (model: string, version: number): Entry | undefined =>
+    entries.get(model)?.get(version);
   const entryOf = (model: string, version: number): Entry => {
-    const key = keyOf(model, version);
-    let entry = entries.get(key);
+    let versions = entries.get(model);
+    if (versions === undefined) {
+      versions = new Map();
+      entries.set(model, versions);
+    }
+    let entry = versions.get(version);
     if (entry === undefined) {
       entry = newEntry();
-      entries.set(key, entry);
+      versions.set(version, entry);
     }
     return entry;
   };
@@ -166,7 +172,7 @@ export function createInferenceStats(): InferenceStats {
       add(stat, ms);
     },
     snapshot(model, version) {
-      const entry = entries.get(keyOf(model, version)) ?? newEntry();
+      const entry = find(model, version) ?? newEntry();
       return {
         name: model,
         version: String(version),
