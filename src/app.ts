@@ -10,7 +10,10 @@ import { registerAuthHooks } from './http/auth-hooks.js';
 import { registerClientSubjectCheck } from './http/client-certificate.js';
 import { registerCors } from './http/cors.js';
 import { toClientError } from './http/error-mapping.js';
+import { registerConfigRoutes } from './http/config-routes.js';
 import { registerHealthRoutes } from './http/health-routes.js';
+import { recordRoutes, registerOpenApiRoute } from './http/openapi.js';
+import { registerStatsRoutes } from './http/stats-routes.js';
 import { registerJsonBodyParser } from './http/json-body.js';
 import { computeSecurityHeaders, securityHeaderOptions } from './http/security-headers.js';
 import { methodNotAllowed, registerModelRoutes } from './http/model-routes.js';
@@ -19,6 +22,7 @@ import { registerRateLimit } from './http/rate-limit.js';
 import { registerRepositoryRoutes } from './http/repository-routes.js';
 import { requestIdFor, requestIdHeader } from './http/request-id.js';
 import type { InferenceService } from './inference/inference-service.js';
+import { createInferenceStats, type InferenceStats } from './inference/inference-stats.js';
 import type { Metrics } from './metrics/metrics.js';
 import type { ModelRegistry } from './models/model-registry.js';
 
@@ -31,6 +35,8 @@ export interface AppDependencies {
   readonly logger: Logger;
   /** The gateway's version, for `GET /v2`. */
   readonly version: string;
+  /** Per-version statistics fed by the inference path (Triton's statistics extension). */
+  readonly stats?: InferenceStats | undefined;
   readonly metrics?: Metrics | undefined;
   readonly audit?: AuditSink | undefined;
   /** Shared rate-limit store (limits.redisUrl). */
@@ -57,6 +63,12 @@ const knownPaths: readonly (readonly [string, 'GET' | 'POST'])[] = [
   ['/v2/repository/index', 'POST'],
   ['/v2/repository/models/:model/load', 'POST'],
   ['/v2/repository/models/:model/unload', 'POST'],
+  ['/v2/models/stats', 'GET'],
+  ['/v2/models/:model/stats', 'GET'],
+  ['/v2/models/:model/versions/:version/stats', 'GET'],
+  ['/v2/models/:model/config', 'GET'],
+  ['/v2/models/:model/versions/:version/config', 'GET'],
+  ['/openapi.json', 'GET'],
 ];
 
 /**
@@ -86,6 +98,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
     routerOptions: { maxParamLength: 256, ignoreTrailingSlash: false },
     ...deps.serverOptions,
   });
+  recordRoutes(app);
   app.server.headersTimeout = config.server.headersTimeoutMs;
   app.server.maxConnections = config.server.maxConnections;
 
@@ -119,7 +132,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   });
 
   registerJsonBodyParser(app);
-  registerCors(app, config.server.cors.origins);
+  await registerCors(app, config.server.cors.origins);
 
   app.setErrorHandler((error, request, reply) => {
     const clientError = toClientError(error);
@@ -154,6 +167,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   });
 
   registerHealthRoutes(app, { isReady: () => deps.registry.started && deps.isReady() });
+  registerOpenApiRoute(app, deps.version);
 
   for (const [url, allowed] of knownPaths) {
     const others = (['GET', 'POST', 'PUT', 'DELETE', 'PATCH'] as const).filter(
@@ -162,6 +176,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
     app.route({
       method: others,
       url,
+      config: { methodNotAllowed: true },
       handler: (_request, reply) => {
         void reply.header('allow', allowed === 'GET' ? 'GET, HEAD' : 'POST');
         methodNotAllowed(allowed);
@@ -210,9 +225,20 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
     scope.get('/v2', { config: { policy: { access: 'token', audit: false } } }, () => ({
       name: 'bastion',
       version: deps.version,
-      extensions: ['model_repository', 'binary_tensor_data'],
+      extensions: [
+        'model_repository',
+        'binary_tensor_data',
+        'statistics',
+        'model_configuration',
+        'classification',
+      ],
     }));
     registerModelRoutes(scope, { registry: deps.registry, inference: deps.inference });
+    registerStatsRoutes(scope, {
+      registry: deps.registry,
+      stats: deps.stats ?? createInferenceStats(),
+    });
+    registerConfigRoutes(scope, deps.registry);
     registerRepositoryRoutes(scope, deps.registry);
   });
 

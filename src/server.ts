@@ -12,6 +12,7 @@ import { resolveTuningDefaults } from './config/tuning-defaults.js';
 import { createEngineFactory } from './inference/engine-factory.js';
 import { isObservableEngine } from './inference/engine-stats.js';
 import { createInferenceService } from './inference/inference-service.js';
+import { createInferenceStats } from './inference/inference-stats.js';
 import { createLogger } from './logger.js';
 import { createMetrics, type Metrics } from './metrics/metrics.js';
 import type { KnownModel } from './metrics/label-guard.js';
@@ -106,6 +107,7 @@ export async function createGateway(
   };
 
   const modelLog = logger.child({ component: 'models' });
+  const stats = createInferenceStats();
   const registry = createModelRegistry({
     repository: config.models.repository,
     defaults: resolveTuningDefaults(config),
@@ -117,6 +119,7 @@ export async function createGateway(
     decrypt:
       encryptionKey === undefined ? undefined : (bytes) => decryptModelBytes(bytes, encryptionKey),
     createEngine: createEngineFactory({
+      stats,
       log: (msg) => {
         modelLog.warn(msg);
       },
@@ -154,6 +157,7 @@ export async function createGateway(
   });
   const inference = createInferenceService({
     registry,
+    stats,
     log: (level, msg, fields) => {
       logger.child({ component: 'inference' })[level](fields ?? {}, msg);
     },
@@ -184,6 +188,7 @@ export async function createGateway(
     verifier: auth.verifier,
     logger,
     version: bastionVersion,
+    stats,
     metrics,
     audit,
     redis,

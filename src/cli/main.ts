@@ -2,11 +2,13 @@ import { auditCommand } from './audit-command.js';
 import { type CliCommand, type CliIo, exitCodes } from './cli-io.js';
 import { decryptCommand } from './decrypt-command.js';
 import { encryptCommand } from './encrypt-command.js';
+import { commandHelp, wantsHelp } from './help.js';
 import { keygenCommand } from './keygen-command.js';
 import { serveCommand } from './serve-command.js';
 import { signCommand } from './sign-command.js';
 import { tokenCommand } from './token-command.js';
 import { verifyCommand } from './verify-command.js';
+import { bastionVersion } from '../version.js';
 
 const commands: Readonly<Record<string, CliCommand>> = {
   serve: serveCommand,
@@ -23,8 +25,8 @@ const usage = `usage: bastion <command> [options]
 
 commands:
   serve [--config FILE]                      start the gateway (default: config/default.yaml or $BASTION_CONFIG)
-  token --sub S --scope "infer:* ..." [--ttl 15m]
-                                             print a token from the local development issuer
+  token --sub S --scope "infer:* ..." [--ttl 15m] [--state-dir DIR | --config FILE] [--init]
+                                             print a token from the gateway's development issuer
   keygen --out PREFIX                        new ECDSA P-256 key pair for signing models
   sign DIR --key PRIVATE.pem                 sign a model version folder (writes DIR/model.sig)
   verify DIR (--key PUB.pem | --certificate-chain CA.pem) [--signature F] [--ignore-paths P]...
@@ -36,6 +38,9 @@ commands:
                                              check the audit log's hash chain
   audit tail [FILE] [-n N] [--sub S] [--model M] [--outcome O] [--since T] [--until T]
 
+  --version                                  print the version
+
+\`bastion <command> --help\` shows a command's options.
 exit status: 0 success, 1 a verification that failed, 2 bad usage`;
 
 /** Runs one `bastion` command line; resolves with the exit code. */
@@ -45,10 +50,19 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     (name === undefined ? io.stderr : io.stdout)(usage);
     return name === undefined ? exitCodes.usage : exitCodes.ok;
   }
+  if (name === '--version' || name === '-V') {
+    io.stdout(`bastion ${bastionVersion}`);
+    return exitCodes.ok;
+  }
   const command = commands[name];
   if (command === undefined) {
     io.stderr(`bastion: unknown command "${name}" (see bastion --help)`);
     return exitCodes.usage;
+  }
+  const help = wantsHelp(rest) ? commandHelp(name) : undefined;
+  if (help !== undefined) {
+    io.stdout(help);
+    return exitCodes.ok;
   }
   return command(rest, io);
 }

@@ -1,41 +1,55 @@
+import cors from '@fastify/cors';
 import type { FastifyInstance } from 'fastify';
 
-/** Headers a browser client may send to Bastion. */
-const allowedHeaders = 'authorization, content-type, inference-header-content-length, x-request-id';
+/** Headers a browser client may send to Bastion (W3C trace context included). */
+export const corsAllowedHeaders = [
+  'authorization',
+  'content-type',
+  'content-encoding',
+  'inference-header-content-length',
+  'x-request-id',
+  'traceparent',
+  'tracestate',
+] as const;
+
+/** Response headers a browser script may read. */
+const exposedHeaders = ['x-request-id', 'retry-after', 'inference-header-content-length'];
 
 /**
- * CORS for the origins in `server.cors.origins`, and nothing else: without origins no CORS header
- * is ever sent. A preflight (`OPTIONS` with `Access-Control-Request-Method`) from a listed origin
- * gets 204 with the allowed methods and headers; from any other origin, 403 with no CORS header.
+ * CORS through @fastify/cors, for the origins in `server.cors.origins` and nothing else: without
+ * origins the plugin is not registered and no CORS header is ever sent. With origins, every
+ * response carries `Vary: Origin` (a cache must not hand one origin's answer to another), a
+ * listed origin gets `Access-Control-Allow-Origin`, and a preflight (`OPTIONS` with
+ * `Access-Control-Request-Method`) from a listed origin gets 204 with the allowed methods and
+ * headers; from any other origin (or none), 403 in the usual error shape, with no CORS header.
  */
-export function registerCors(app: FastifyInstance, origins: readonly string[]): void {
+export async function registerCors(
+  app: FastifyInstance,
+  origins: readonly string[],
+): Promise<void> {
   if (origins.length === 0) return;
   const allowed = new Set(origins);
   app.addHook('onRequest', (request, reply, done) => {
     const origin = request.headers.origin;
-    if (typeof origin !== 'string' || !allowed.has(origin)) {
-      done();
+    const preflight =
+      request.method === 'OPTIONS' &&
+      request.headers['access-control-request-method'] !== undefined;
+    if (preflight && (typeof origin !== 'string' || !allowed.has(origin))) {
+      void reply
+        .code(403)
+        .header('vary', 'Origin')
+        .send({ error: 'origin not allowed', code: 'FORBIDDEN' });
       return;
     }
-    void reply
-      .header('access-control-allow-origin', origin)
-      .header('vary', 'Origin')
-      .header(
-        'access-control-expose-headers',
-        'x-request-id, retry-after, inference-header-content-length',
-      );
     done();
   });
-  app.options('*', (request, reply) => {
-    const origin = request.headers.origin;
-    if (typeof origin !== 'string' || !allowed.has(origin)) {
-      return reply.code(403).send({ error: 'origin not allowed', code: 'FORBIDDEN' });
-    }
-    return reply
-      .code(204)
-      .header('access-control-allow-methods', 'GET, POST')
-      .header('access-control-allow-headers', allowedHeaders)
-      .header('access-control-max-age', '600')
-      .send();
+  await app.register(cors, {
+    origin: [...allowed],
+    methods: ['GET', 'HEAD', 'POST'],
+    allowedHeaders: [...corsAllowedHeaders],
+    exposedHeaders,
+    maxAge: 600,
+    // A real preflight from an unlisted origin was answered above; other OPTIONS get 204.
+    strictPreflight: false,
   });
 }

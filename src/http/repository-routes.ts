@@ -4,8 +4,10 @@ import { BastionError } from '../errors.js';
 import type { ModelRegistry } from '../models/model-registry.js';
 import { type ModelParams, parseModelParams } from './route-params.js';
 
-const indexBody = z.strictObject({ ready: z.boolean().optional() }).optional();
-const controlBody = z
+/** Body of `POST /v2/repository/index` (also in the OpenAPI document). */
+export const indexBody = z.strictObject({ ready: z.boolean().optional() }).optional();
+/** Body of the load and unload routes (also in the OpenAPI document). */
+export const controlBody = z
   .strictObject({ parameters: z.record(z.string().max(128), z.unknown()).optional() })
   .optional();
 

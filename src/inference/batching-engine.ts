@@ -241,14 +241,13 @@ export function createBatchingEngine(
     inFlightBatches += 1;
     inFlightRequests += members.length;
     batches += 1;
-    hooks.onBatch?.(
-      members.length,
-      members.reduce((sum, member) => sum + member.rows, 0),
-    );
+    const rows = members.reduce((sum, member) => sum + member.rows, 0);
+    hooks.onBatch?.(members.length, rows);
     for (const member of members) hooks.onQueueWait?.(now - member.enqueuedAt);
     try {
       if (members.length === 1) await runAlone(members[0] as Member);
       else await runTogether(members);
+      hooks.onBatchRun?.(rows, performance.now() - now);
     } finally {
       inFlightBatches -= 1;
       inFlightRequests -= members.length;

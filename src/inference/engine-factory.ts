@@ -2,6 +2,7 @@ import type { ModelTuning } from '../config/config-schema.js';
 import { createBatchingEngine, isBatchableSignature } from './batching-engine.js';
 import type { ModelEngine, SessionSettings } from './engine.js';
 import type { EngineHooks } from './engine-stats.js';
+import { type InferenceStats, withStatsHooks } from './inference-stats.js';
 import { createInlineEngine } from './inline-engine.js';
 import { createWorkerEngine } from './worker-engine.js';
 
@@ -18,6 +19,8 @@ export interface EngineFactoryOptions {
   readonly log?: (message: string) => void;
   /** Metrics hooks for one model version. */
   readonly hooksFor?: (target: EngineTarget) => EngineHooks;
+  /** Statistics collector (Triton's statistics extension) fed by every engine's hooks. */
+  readonly stats?: InferenceStats;
 }
 
 /** The session settings of a model's tuning. */
@@ -44,9 +47,13 @@ export function createEngineFactory(options: EngineFactoryOptions = {}) {
     tuning: ModelTuning,
     target: EngineTarget,
   ): Promise<ModelEngine> => {
-    const hooks = options.hooksFor?.(target) ?? {};
+    const metricsHooks = options.hooksFor?.(target) ?? {};
+    const hooks =
+      options.stats === undefined
+        ? metricsHooks
+        : withStatsHooks(options.stats, target.model, target.version, metricsHooks);
     const settings = sessionSettingsOf(tuning);
-    const { onBatch: _onBatch, ...engineHooks } = hooks;
+    const { onBatch: _onBatch, onBatchRun: _onBatchRun, ...engineHooks } = hooks;
     const { onQueueWait: _onQueueWait, ...workerHooks } = engineHooks;
     const batching = tuning.maxBatchSize > 0;
     const inner =

@@ -23,6 +23,8 @@ export interface EngineStats {
 export interface EngineHooks {
   /** A batch was dispatched: how many requests it merged and how many rows (dim 0) it holds. */
   readonly onBatch?: (requests: number, rows: number) => void;
+  /** A dispatched batch of `rows` rows finished (merged, run, split) after `ms` milliseconds. */
+  readonly onBatchRun?: (rows: number, ms: number) => void;
   /** A request left the queue for execution after waiting `ms` milliseconds. */
   readonly onQueueWait?: (ms: number) => void;
   /** One model execution (`session.run`) took `ms` milliseconds, measured where it ran. */

@@ -3,6 +3,8 @@ import type { ModelRegistry } from '../models/model-registry.js';
 import type { ReadyVersion } from '../models/model-state.js';
 import type { HostTensor } from './engine.js';
 import { encodeBinaryElements } from './binary-tensor.js';
+import { classify } from './classification.js';
+import type { InferenceStats } from './inference-stats.js';
 import { v2DatatypeOf, type V2Datatype } from './datatypes.js';
 import { encodeTensor, type JsonTensor } from './tensor-codec.js';
 
@@ -78,19 +80,25 @@ export interface InferenceService {
 export interface InferenceServiceOptions {
   readonly registry: ModelRegistry;
   readonly log?: ((level: 'warn' | 'error', msg: string, fields?: object) => void) | undefined;
+  /** Per-version statistics (Triton's statistics extension); nothing is recorded without it. */
+  readonly stats?: InferenceStats | undefined;
 }
 
 /** Creates the inference service over a model registry. */
 export function createInferenceService(options: InferenceServiceOptions): InferenceService {
   const log = options.log ?? (() => undefined);
+  const stats = options.stats;
   return {
     async infer(call, hooks = {}) {
       const lease = options.registry.acquire(call.model, call.version);
+      const ready = lease.version;
+      const resolvedAt = performance.now();
+      let inputMs: number | undefined;
       try {
-        const ready = lease.version;
         hooks.onResolved?.(ready);
         const request = ready.parser.parse(call.body, call.binary);
         const started = performance.now();
+        inputMs = started - resolvedAt;
         const outputs = await runWithDeadline(
           ready,
           request.feeds,
@@ -98,17 +106,20 @@ export function createInferenceService(options: InferenceServiceOptions): Infere
           call.controller ?? call.signal,
           log,
         );
-        const inferenceMs = performance.now() - started;
+        const ran = performance.now();
+        const inferenceMs = ran - started;
         hooks.onInference?.(ready, inferenceMs);
         const binary = request.binaryOutputs.size > 0 ? ([] as Uint8Array[]) : undefined;
         const response: InferResponse = {
           model_name: ready.model,
           model_version: String(ready.version),
           outputs: request.outputs.map((name) => {
-            const tensor = outputs[name];
-            if (tensor === undefined) {
+            const produced = outputs[name];
+            if (produced === undefined) {
               throw new BastionError('INTERNAL', `the model produced no output "${name}"`);
             }
+            const k = request.classification.get(name);
+            const tensor = k === undefined ? produced : classify(name, produced, k, ready.labels);
             if (binary === undefined || !request.binaryOutputs.has(name)) {
               return encodeTensor(name, tensor);
             }
@@ -123,7 +134,21 @@ export function createInferenceService(options: InferenceServiceOptions): Infere
           }),
         };
         if (request.id !== undefined) response.id = request.id;
+        const done = performance.now();
+        stats?.recordSuccess(ready.model, ready.version, request.rows, {
+          totalMs: done - resolvedAt,
+          inputMs,
+          outputMs: done - ran,
+        });
         return { response, binary, version: ready.version, rows: request.rows, inferenceMs };
+      } catch (error) {
+        const failedAt = performance.now();
+        // A request refused by validation spent its whole time there.
+        stats?.recordFailure(ready.model, ready.version, {
+          totalMs: failedAt - resolvedAt,
+          inputMs: inputMs ?? failedAt - resolvedAt,
+        });
+        throw error;
       } finally {
         lease.release();
       }

@@ -3,6 +3,7 @@ import { BastionError, type ErrorCode } from '../errors.js';
 import type { HostTensor, ModelSignature, TensorSpec } from './engine.js';
 import { elementTypeOf, isV2Datatype, v2DatatypeOf } from './datatypes.js';
 import { decodeBinaryElements } from './binary-tensor.js';
+import { classificationCountOf } from './classification.js';
 import { decodeElements, flattenData } from './tensor-codec.js';
 
 /** Largest rank a request may declare. */
@@ -59,6 +60,8 @@ export interface BoundInferRequest {
    * request's `parameters.binary_data_output` is true.
    */
   readonly binaryOutputs: ReadonlySet<string>;
+  /** Outputs asked for as a top-k classification (`parameters.classification`), with their k. */
+  readonly classification: ReadonlyMap<string, number>;
   /** Total elements over all inputs. */
   readonly elements: number;
   /** Rows along the first dimension when every input is batched by it (else undefined). */
@@ -95,7 +98,7 @@ export function createInferRequestParser(
   limits: InputSchemaLimits,
 ): InferRequestParser {
   const specs = new Map<string, TensorSpec>(signature.inputs.map((s) => [s.name, s]));
-  const outputNames = new Set(signature.outputs.map((s) => s.name));
+  const outputSpecs = new Map<string, TensorSpec>(signature.outputs.map((s) => [s.name, s]));
   const allOutputs = signature.outputs.map((s) => s.name);
   const batched =
     signature.inputs.length > 0 &&
@@ -182,11 +185,13 @@ export function createInferRequestParser(
       booleanParameter(request.parameters, 'binary_data_output', 'request') ?? false;
     let outputs: readonly string[] = allOutputs;
     const binaryOutputs = new Set<string>(allBinary ? allOutputs : []);
+    const classification = new Map<string, number>();
     if (request.outputs !== undefined && request.outputs.length > 0) {
       const wanted: string[] = [];
       binaryOutputs.clear();
       for (const output of request.outputs) {
-        if (!outputNames.has(output.name)) {
+        const outputSpec = outputSpecs.get(output.name);
+        if (outputSpec === undefined) {
           throw new BastionError(
             'UNKNOWN_OUTPUT',
             `output "${output.name}" is not an output of this model (expected: ${allOutputs.join(', ')})`,
@@ -198,6 +203,8 @@ export function createInferRequestParser(
         wanted.push(output.name);
         const own = booleanParameter(output.parameters, 'binary_data', `output "${output.name}"`);
         if (own ?? allBinary) binaryOutputs.add(output.name);
+        const k = classificationCountOf(outputSpec, output.parameters?.['classification']);
+        if (k !== undefined) classification.set(output.name, k);
       }
       outputs = wanted;
     }
@@ -208,6 +215,7 @@ export function createInferRequestParser(
       feeds,
       outputs,
       binaryOutputs,
+      classification,
       elements,
       rows: batched && first !== undefined ? first.shape[0] : undefined,
     };

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import type { ModelTuning } from '../config/config-schema.js';
 import { BastionError } from '../errors.js';
 import type { ModelEngine } from '../inference/engine.js';
+import { labelsOf } from '../inference/classification.js';
 import { createInferRequestParser } from '../inference/input-schema.js';
 import { ModelEncryptionError } from './model-encryption-error.js';
 import { isModelName, readModelTuning, scanModel, scanRepository } from './model-repository.js';
@@ -150,6 +151,7 @@ export function createModelRegistry(options: ModelRegistryOptions): ModelRegistr
           modelSha256: createHash('sha256').update(bytes).digest('hex'),
           signedBy,
           loadedAt: new Date(),
+          labels: labelsOf(files),
         };
         leases.track(engine);
         emit({ type: 'load', model, version, signedBy, modelSha256: ready.modelSha256 });

@@ -15,6 +15,8 @@ export interface ReadyVersion {
   readonly modelSha256: string;
   readonly signedBy: string | undefined;
   readonly loadedAt: Date;
+  /** Class labels from the signed folder's `labels.txt` (classification extension), if any. */
+  readonly labels?: readonly string[] | undefined;
 }
 
 /** The state of one model version (STYLE.md: a union, not booleans). */

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -16,17 +16,18 @@ async function workDir(t: { after: (fn: () => Promise<void>) => void }): Promise
 }
 
 describe('bastion token', () => {
-  it('prints a token that verifies against the dev issuer', async (t) => {
+  it("prints a token from the gateway's issuer, found from its stateDir", async (t) => {
     const cwd = await workDir(t);
+    // What the gateway does on its first start: stateDir/dev-issuer.
+    const issuer = await createDevIssuer({ stateDir: join(cwd, 'var', 'dev-issuer') });
     const io = captureIo(cwd);
     const code = await tokenCommand(
-      ['--sub', 'alice', '--scope', 'infer:* models:manage', '--ttl', '1h'],
+      ['--sub', 'alice', '--scope', 'infer:* models:manage', '--ttl', '1h', '--state-dir', 'var'],
       io,
     );
     assert.equal(code, 0);
     assert.deepEqual(io.err, []);
     assert.equal(io.out.length, 1);
-    const issuer = await createDevIssuer({ stateDir: join(cwd, 'var', 'dev-issuer') });
     const verifier = await createTokenVerifier({
       issuer: issuer.issuer,
       audience: issuer.audience,
@@ -50,6 +51,7 @@ describe('bastion token', () => {
       'infer:b',
       '--state-dir',
       'keys',
+      '--init',
     ];
     assert.equal(await tokenCommand(args, io), 0);
     const issuer = await createDevIssuer({ stateDir: join(cwd, 'keys') });
@@ -63,6 +65,44 @@ describe('bastion token', () => {
     assert.ok(Math.abs(principal.expiresAt - (Date.now() / 1000 + 900)) < 5);
   });
 
+  it('refuses to create an issuer silently: names the folder and how to point it', async (t) => {
+    const cwd = await workDir(t);
+    const cases: [string[], string][] = [
+      [['--state-dir', 'wrong'], join(cwd, 'wrong')],
+      [['--state-dir', join(cwd, 'elsewhere')], join(cwd, 'elsewhere', 'dev-issuer')],
+    ];
+    for (const [extra, named] of cases) {
+      const io = captureIo(cwd);
+      assert.equal(await tokenCommand(['--sub', 'a', ...extra], io), 2);
+      assert.deepEqual(io.out, []);
+      assert.equal(io.err.length, 1);
+      assert.ok((io.err[0] ?? '').includes(named), io.err[0]);
+      assert.match(io.err[0] ?? '', /--state-dir .*--config .*--init/);
+      assert.deepEqual(await readdir(cwd), []);
+    }
+  });
+
+  it("--config reads the gateway's stateDir (and so does the default config)", async (t) => {
+    const cwd = await workDir(t);
+    await writeFile(
+      join(cwd, 'gateway.yaml'),
+      'mode: development\nstateDir: ./state\nauth:\n  devIssuer: true\nmodels:\n  repository: ./models\n  allowUnsigned: true\n',
+    );
+    const missing = captureIo(cwd);
+    assert.equal(await tokenCommand(['--sub', 'a', '--config', 'gateway.yaml'], missing), 2);
+    assert.ok((missing.err[0] ?? '').includes(join(cwd, 'state', 'dev-issuer')), missing.err[0]);
+    await createDevIssuer({ stateDir: join(cwd, 'state', 'dev-issuer') });
+    const io = captureIo(cwd);
+    assert.equal(await tokenCommand(['--sub', 'a', '--config', 'gateway.yaml'], io), 0, io.err[0]);
+    const fromEnv = captureIo(cwd, { BASTION_CONFIG: 'gateway.yaml' });
+    assert.equal(await tokenCommand(['--sub', 'a'], fromEnv), 0, fromEnv.err[0]);
+    const both = captureIo(cwd);
+    assert.equal(await tokenCommand(['--sub', 'a', '--config', 'x', '--state-dir', 'y'], both), 2);
+    const badConfig = captureIo(cwd);
+    assert.equal(await tokenCommand(['--sub', 'a', '--config', 'nope.yaml'], badConfig), 2);
+    assert.match(badConfig.err[0] ?? '', /nope\.yaml/);
+  });
+
   it('exits 2 with one line on bad usage', async (t) => {
     const cwd = await workDir(t);
     const cases: [string[], RegExp][] = [
@@ -74,7 +114,7 @@ describe('bastion token', () => {
       [['--sub', 'a', '--ttl', '-5m'], /--ttl|argument/],
       [['--sub', 'a', '--bogus'], /Unknown option/],
       [['--sub', 'a', 'extra'], /positional/],
-      [['--sub', 'a', '--scope', 'quote"'], /invalid scope/],
+      [['--sub', 'a', '--scope', 'quote"', '--state-dir', 'x', '--init'], /invalid scope/],
     ];
     for (const [argv, message] of cases) {
       const io = captureIo(cwd);
