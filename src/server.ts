@@ -12,6 +12,7 @@ import { resolveTuningDefaults } from './config/tuning-defaults.js';
 import { createEngineFactory } from './inference/engine-factory.js';
 import { isObservableEngine } from './inference/engine-stats.js';
 import { createInferenceService } from './inference/inference-service.js';
+import { createPolicyServices } from './policy/policy-setup.js';
 import { createLogger } from './logger.js';
 import { createMetrics, type Metrics } from './metrics/metrics.js';
 import type { KnownModel } from './metrics/label-guard.js';
@@ -152,12 +153,6 @@ export async function createGateway(
       modelLog[level](fields ?? {}, msg);
     },
   });
-  const inference = createInferenceService({
-    registry,
-    log: (level, msg, fields) => {
-      logger.child({ component: 'inference' })[level](fields ?? {}, msg);
-    },
-  });
 
   const redis =
     config.limits.redisUrl === undefined
@@ -170,6 +165,26 @@ export async function createGateway(
         });
   redis?.on('error', (error) => {
     logger.warn({ err: error }, 'rate-limit store (Redis) error; limits fail open');
+  });
+
+  const inferenceLog = logger.child({ component: 'inference' });
+  const policies = await startupStep(() =>
+    createPolicyServices({
+      stateDir: config.stateDir,
+      redis,
+      metrics,
+      audit: auditLater,
+      log: (level, msg, fields) => {
+        inferenceLog[level](fields ?? {}, msg);
+      },
+    }),
+  );
+  const inference = createInferenceService({
+    registry,
+    policy: policies.enforcer,
+    log: (level, msg, fields) => {
+      inferenceLog[level](fields ?? {}, msg);
+    },
   });
 
   let shuttingDown = false;
@@ -264,6 +279,7 @@ export async function createGateway(
           clearTimeout(timer);
           if (sampler !== undefined) clearInterval(sampler);
           await registry.close();
+          await policies.close();
           await metricsServer?.close();
           if (audit !== undefined) {
             await audit.append({ event: 'server.stop', outcome: 'allowed' }).catch(() => undefined);

@@ -5,6 +5,13 @@ import type { HostTensor } from './engine.js';
 import { encodeBinaryElements } from './binary-tensor.js';
 import { v2DatatypeOf, type V2Datatype } from './datatypes.js';
 import { encodeTensor, type JsonTensor } from './tensor-codec.js';
+import {
+  createPolicyEnforcer,
+  type PolicyAdmission,
+  type PolicyCaller,
+  type PolicyEnforcer,
+  type PolicyReport,
+} from '../policy/policy-enforcer.js';
 
 /** One inference call, as the domain sees it (no HTTP). */
 export interface InferCall {
@@ -26,6 +33,8 @@ export interface InferCall {
    * controller rather than two linked ones. Takes the place of `signal`.
    */
   readonly controller?: AbortController | undefined;
+  /** Who is calling (token subject and scopes): quotas, extraction watch, `infer:<m>:full`. */
+  readonly caller?: PolicyCaller | undefined;
 }
 
 /** An output answered in binary form: its bytes follow the JSON header, in output order. */
@@ -55,6 +64,8 @@ export interface InferOutcome {
   readonly version: number;
   readonly rows: number | undefined;
   readonly inferenceMs: number;
+  /** What the model's signed policy decided (OOD score, quota), when it has one. */
+  readonly policy?: PolicyReport;
 }
 
 /** Hooks for metrics; all optional. */
@@ -78,11 +89,14 @@ export interface InferenceService {
 export interface InferenceServiceOptions {
   readonly registry: ModelRegistry;
   readonly log?: ((level: 'warn' | 'error', msg: string, fields?: object) => void) | undefined;
+  /** Applies each version's signed policy; default: one without quota store or watch. */
+  readonly policy?: PolicyEnforcer | undefined;
 }
 
 /** Creates the inference service over a model registry. */
 export function createInferenceService(options: InferenceServiceOptions): InferenceService {
   const log = options.log ?? (() => undefined);
+  const enforcer = options.policy ?? createPolicyEnforcer();
   return {
     async infer(call, hooks = {}) {
       const lease = options.registry.acquire(call.model, call.version);
@@ -90,27 +104,45 @@ export function createInferenceService(options: InferenceServiceOptions): Infere
         const ready = lease.version;
         hooks.onResolved?.(ready);
         const request = ready.parser.parse(call.body, call.binary);
+        const policy = ready.policy;
+        let admission: PolicyAdmission | undefined;
+        if (policy !== undefined) {
+          admission = await enforcer.admit(
+            ready,
+            policy,
+            request,
+            hasOutputs(call.body),
+            call.caller,
+          );
+        }
         const started = performance.now();
-        const outputs = await runWithDeadline(
+        const ran = await runWithDeadline(
           ready,
           request.feeds,
-          request.outputs,
+          admission?.run ?? request.outputs,
           call.controller ?? call.signal,
           log,
         );
         const inferenceMs = performance.now() - started;
         hooks.onInference?.(ready, inferenceMs);
+        const outputs =
+          policy === undefined || admission === undefined
+            ? ran
+            : enforcer.finish(ready, policy, admission, request.feeds, ran, call.caller);
+        const hardening = admission?.full === false ? policy?.output : undefined;
         const binary = request.binaryOutputs.size > 0 ? ([] as Uint8Array[]) : undefined;
         const response: InferResponse = {
           model_name: ready.model,
           model_version: String(ready.version),
-          outputs: request.outputs.map((name) => {
+          outputs: (admission?.returned ?? request.outputs).map((name) => {
             const tensor = outputs[name];
             if (tensor === undefined) {
               throw new BastionError('INTERNAL', `the model produced no output "${name}"`);
             }
             if (binary === undefined || !request.binaryOutputs.has(name)) {
-              return encodeTensor(name, tensor);
+              const encoded = encodeTensor(name, tensor);
+              hardening?.roundJson(name, encoded.data);
+              return encoded;
             }
             const bytes = encodeBinaryElements(tensor);
             binary.push(bytes);
@@ -123,12 +155,28 @@ export function createInferenceService(options: InferenceServiceOptions): Infere
           }),
         };
         if (request.id !== undefined) response.id = request.id;
-        return { response, binary, version: ready.version, rows: request.rows, inferenceMs };
+        return {
+          response,
+          binary,
+          version: ready.version,
+          rows: request.rows,
+          inferenceMs,
+          ...(admission === undefined ? {} : { policy: admission.report }),
+        };
       } finally {
         lease.release();
       }
     },
   };
+}
+
+/** True when the request body names its outputs (else every output is returned). */
+function hasOutputs(body: unknown): boolean {
+  return (
+    typeof body === 'object' &&
+    body !== null &&
+    Array.isArray((body as { outputs?: unknown }).outputs)
+  );
 }
 
 async function runWithDeadline(

@@ -1,6 +1,7 @@
 import type { ModelTuning } from '../config/config-schema.js';
 import type { ModelEngine, ModelSignature } from '../inference/engine.js';
 import type { InferRequestParser } from '../inference/input-schema.js';
+import type { ModelPolicy } from '../policy/model-policy.js';
 
 /** A version that serves. */
 export interface ReadyVersion {
@@ -15,6 +16,8 @@ export interface ReadyVersion {
   readonly modelSha256: string;
   readonly signedBy: string | undefined;
   readonly loadedAt: Date;
+  /** The signed `policy.yaml`, compiled; absent when the version has none. */
+  readonly policy?: ModelPolicy;
 }
 
 /** The state of one model version (STYLE.md: a union, not booleans). */
