@@ -128,7 +128,7 @@ export function createInferenceService(options: InferenceServiceOptions): Infere
         const outputs =
           policy === undefined || admission === undefined
             ? ran
-            : enforcer.finish(ready, policy, admission, request.feeds, ran, call.caller);
+            : enforcer.finish(ready, policy, admission, ran, call.caller);
         const hardening = admission?.full === false ? policy?.output : undefined;
         const binary = request.binaryOutputs.size > 0 ? ([] as Uint8Array[]) : undefined;
         const response: InferResponse = {

@@ -25,14 +25,15 @@ export interface ExtractionAlert {
 /** The watch over every model's traffic. */
 export interface ExtractionWatch {
   /**
-   * Records one request: its feeds (hashed for the distinct count) and the score output's rows
+   * Records one request: its inputs' hash ({@link hashFeeds}, taken before the run: an engine may
+   * transfer the input buffers to a worker) for the distinct count, and the score output's rows
    * (unhardened) for the margin. Returns the near-boundary rows it saw.
    */
   observe(
     model: string,
     sub: string,
     spec: ExtractionSpec,
-    feeds: Readonly<Record<string, HostTensor>>,
+    inputHash: number,
     scores: HostTensor | undefined,
     nowMs?: number,
   ): number;
@@ -56,7 +57,7 @@ export function createExtractionWatch(
 ): ExtractionWatch {
   const state = new Map<string, SubjectWindow>();
   return {
-    observe(model, sub, spec, feeds, scores, nowMs = Date.now()) {
+    observe(model, sub, spec, inputHash, scores, nowMs = Date.now()) {
       const nowSec = Math.floor(nowMs / 1000);
       const window = nowSec - (nowSec % spec.windowSec);
       const key = `${model}\0${sub}`;
@@ -76,7 +77,7 @@ export function createExtractionWatch(
         state.delete(key);
         state.set(key, s);
       }
-      addToSketch(s.hll, hashFeeds(feeds));
+      addToSketch(s.hll, inputHash);
       const near = scores === undefined ? 0 : nearBoundaryRows(scores, spec.margin);
       s.nearBoundary += near;
       const bucket = () => createHash('sha256').update(sub).digest('hex').slice(0, 1);
@@ -134,7 +135,7 @@ export function nearBoundaryRows(scores: HostTensor, margin: number): number {
 }
 
 /** FNV-1a over every input's bytes, then a murmur3 finaliser for well-mixed bits. */
-function hashFeeds(feeds: Readonly<Record<string, HostTensor>>): number {
+export function hashFeeds(feeds: Readonly<Record<string, HostTensor>>): number {
   let h = 0x811c9dc5;
   for (const name of Object.keys(feeds).sort()) {
     const data = feeds[name]?.data;

@@ -6,7 +6,7 @@
  */
 import { BastionError } from '../errors.js';
 import type { HostTensor, TensorSpec } from '../inference/engine.js';
-import { float16Value } from '../inference/tensor-codec.js';
+import { float16Bits, float16Value } from '../inference/tensor-codec.js';
 import type { ElementBounds, InputConstraintSpec } from './policy-schema.js';
 import { PolicyError } from './policy-schema.js';
 
@@ -17,17 +17,38 @@ interface CompiledBounds {
   readonly min: number;
   readonly max: number;
   readonly allowed: ReadonlySet<number> | undefined;
+  /** The bounds as the policy wrote them, for messages. */
+  readonly said: ElementBounds | undefined;
 }
 
-const unbounded: CompiledBounds = { min: -Infinity, max: Infinity, allowed: undefined };
+const unbounded: CompiledBounds = {
+  min: -Infinity,
+  max: Infinity,
+  allowed: undefined,
+  said: undefined,
+};
 
-function compileBounds(b: ElementBounds | null | undefined): CompiledBounds {
+/**
+ * Bounds in the input's own precision: a client's `0.1` reaches the check as float32 0.1, so a
+ * bound or category of `0.1` must be compared as float32 too, or the value would fall outside.
+ */
+function compileBounds(
+  b: ElementBounds | null | undefined,
+  precision: (v: number) => number,
+): CompiledBounds {
   if (b === null || b === undefined) return unbounded;
   return {
-    min: b.min ?? -Infinity,
-    max: b.max ?? Infinity,
-    allowed: b.allowed === undefined ? undefined : new Set(b.allowed),
+    min: b.min === undefined ? -Infinity : precision(b.min),
+    max: b.max === undefined ? Infinity : precision(b.max),
+    allowed: b.allowed === undefined ? undefined : new Set(b.allowed.map(precision)),
+    said: b,
   };
+}
+
+function precisionOf(type: string): (v: number) => number {
+  if (type === 'float32') return Math.fround;
+  if (type === 'float16') return (v) => float16Value(float16Bits(v));
+  return (v) => v;
 }
 
 const numericTypes = new Set([
@@ -81,7 +102,7 @@ export function compileInputConstraints(
       );
       continue;
     }
-    checks.push(compileOne(name, spec, input.type === 'float16'));
+    checks.push(compileOne(name, spec, input.type));
   }
   if (problems.length > 0) throw new PolicyError(problems);
   if (checks.length === 0) return undefined;
@@ -93,22 +114,24 @@ export function compileInputConstraints(
 function compileOne(
   name: string,
   spec: InputConstraintSpec,
-  half: boolean,
+  type: string,
 ): (feeds: Readonly<Record<string, HostTensor>>) => void {
-  const all = compileBounds(spec.all);
-  const features = spec.features?.map(compileBounds);
+  const precision = precisionOf(type);
+  const half = type === 'float16';
+  const all = compileBounds(spec.all, precision);
+  const features = spec.features?.map((b) => compileBounds(b, precision));
   const width = features?.length ?? 1;
   const refuse = (index: number, value: number, what: string): never => {
     throw new BastionError(
       'VALUE_OUT_OF_POLICY',
-      `input "${name}" element ${index}${features === undefined ? '' : ` (feature ${index % width})`} is ${value}; the model's policy requires ${what}`,
+      `input "${name}" element ${index}${features === undefined ? '' : ` (feature ${index % width})`} is ${shortest(value, precision)}; the model's policy requires ${what}`,
     );
   };
   const check = (index: number, value: number, b: CompiledBounds): void => {
-    if (value < b.min) refuse(index, value, `≥ ${b.min}`);
-    if (value > b.max) refuse(index, value, `≤ ${b.max}`);
+    if (value < b.min) refuse(index, value, `≥ ${b.said?.min ?? b.min}`);
+    if (value > b.max) refuse(index, value, `≤ ${b.said?.max ?? b.max}`);
     if (b.allowed !== undefined && !b.allowed.has(value)) {
-      refuse(index, value, `one of ${[...b.allowed].slice(0, 16).join(', ')}`);
+      refuse(index, value, `one of ${(b.said?.allowed ?? []).slice(0, 16).join(', ')}`);
     }
   };
   return (feeds) => {
@@ -130,4 +153,14 @@ function compileOne(
       if (features !== undefined) check(i, value, features[i % width] ?? unbounded);
     }
   };
+}
+
+/** The shortest decimal that is the same value in the input's precision (float32 1.4, not 1.39999…). */
+function shortest(value: number, precision: (v: number) => number): string {
+  if (!Number.isFinite(value)) return String(value);
+  for (let digits = 1; digits <= 17; digits++) {
+    const candidate = Number(value.toPrecision(digits));
+    if (precision(candidate) === value) return String(candidate);
+  }
+  return String(value);
 }

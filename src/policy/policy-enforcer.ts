@@ -5,7 +5,7 @@
  */
 import { BastionError } from '../errors.js';
 import type { HostTensor } from '../inference/engine.js';
-import type { ExtractionWatch } from './extraction-watch.js';
+import { hashFeeds, type ExtractionWatch } from './extraction-watch.js';
 import type { ModelPolicy } from './model-policy.js';
 import { checkQuota, quotaKey, type QuotaState, type QuotaStore } from './query-quota.js';
 
@@ -33,6 +33,8 @@ export interface PolicyAdmission {
   readonly returned: readonly string[];
   /** The caller holds `infer:<model>:full` and the policy lets that lift hardening. */
   readonly full: boolean;
+  /** The inputs' hash for the extraction watch, taken before the engine may transfer them. */
+  readonly inputHash: number | undefined;
   readonly report: PolicyReport;
 }
 
@@ -67,7 +69,6 @@ export interface PolicyEnforcer {
     target: { readonly model: string; readonly version: number },
     policy: ModelPolicy,
     admission: PolicyAdmission,
-    feeds: Readonly<Record<string, HostTensor>>,
     outputs: Readonly<Record<string, HostTensor>>,
     caller: PolicyCaller | undefined,
   ): Readonly<Record<string, HostTensor>>;
@@ -141,17 +142,21 @@ export function createPolicyEnforcer(options: PolicyEnforcerOptions = {}): Polic
         ...(oodFlagged && ood?.action === 'flag' ? { reason: 'ood-flagged' } : {}),
         ...(quota === undefined ? {} : { quota }),
       };
-      return { run, returned, full, report };
+      const inputHash =
+        policy.extraction === undefined || caller === undefined
+          ? undefined
+          : hashFeeds(request.feeds);
+      return { run, returned, full, report, inputHash };
     },
 
-    finish(target, policy, admission, feeds, outputs, caller) {
+    finish(target, policy, admission, outputs, caller) {
       const extraction = policy.extraction;
-      if (extraction !== undefined && caller !== undefined) {
+      if (extraction !== undefined && caller !== undefined && admission.inputHash !== undefined) {
         options.watch?.observe(
           target.model,
           caller.sub,
           extraction,
-          feeds,
+          admission.inputHash,
           outputs[extraction.output],
         );
       }

@@ -2,7 +2,11 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { BastionError } from '../../src/errors.js';
 import type { HostTensor, ModelSignature } from '../../src/inference/engine.js';
-import { createExtractionWatch, nearBoundaryRows } from '../../src/policy/extraction-watch.js';
+import {
+  createExtractionWatch,
+  hashFeeds,
+  nearBoundaryRows,
+} from '../../src/policy/extraction-watch.js';
 import { compileModelPolicy } from '../../src/policy/model-policy.js';
 import { compileOodScorer, fitMahalanobis } from '../../src/policy/ood-detector.js';
 import { parsePolicyText, PolicyError } from '../../src/policy/policy-schema.js';
@@ -320,12 +324,12 @@ void describe('extraction watch', () => {
     const watch = createExtractionWatch((a) => alerts.push(`${a.kind}:${a.count}:${a.bucket}`));
     const near = f32([1, 3], [0.45, 0.5, 0.05]);
     for (let i = 0; i < 5; i++)
-      watch.observe('m', 'alice', spec, { x: f32([1], [i]) }, near, 1_000_000);
+      watch.observe('m', 'alice', spec, hashFeeds({ x: f32([1], [i]) }), near, 1_000_000);
     assert.equal(alerts.length, 1);
     assert.match(alerts[0] ?? '', /^near-boundary:3:[0-9a-f]$/);
     // A new window, a new alert.
     for (let i = 0; i < 3; i++)
-      watch.observe('m', 'alice', spec, { x: f32([1], [i]) }, near, 1_000_000 + 61_000);
+      watch.observe('m', 'alice', spec, hashFeeds({ x: f32([1], [i]) }), near, 1_000_000 + 61_000);
     assert.equal(alerts.length, 2);
   });
 
@@ -335,12 +339,12 @@ void describe('extraction watch', () => {
       const watch = createExtractionWatch((a) => (alerted = a.count));
       const s = { ...spec, distinctInputs: n, nearBoundary: 1e9 };
       for (let i = 0; i < n * 1.1; i++)
-        watch.observe('m', 'bob', s, { x: f32([1], [i]) }, undefined, 5000);
+        watch.observe('m', 'bob', s, hashFeeds({ x: f32([1], [i]) }), undefined, 5000);
       assert.ok(alerted >= n && alerted < n * 1.15, `n=${n}: alerted at ${alerted}`);
       let repeats = 0;
       const again = createExtractionWatch(() => repeats++);
       for (let i = 0; i < n * 3; i++)
-        again.observe('m', 'bob', s, { x: f32([1], [i % 10]) }, undefined, 5000);
+        again.observe('m', 'bob', s, hashFeeds({ x: f32([1], [i % 10]) }), undefined, 5000);
       assert.equal(repeats, 0, 'ten inputs sent many times are ten distinct inputs');
     }
   });
