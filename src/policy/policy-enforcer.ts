@@ -44,6 +44,8 @@ export interface PolicyEnforcerOptions {
   readonly watch?: ExtractionWatch | undefined;
   readonly onOod?: ((model: string, version: number, action: string) => void) | undefined;
   readonly onRefused?: ((model: string, version: number, code: string) => void) | undefined;
+  /** The quota store failed; the request is let through (fail open) and this hears why. */
+  readonly onQuotaError?: ((error: unknown) => void) | undefined;
 }
 
 /** The enforcer shared by every model. */
@@ -84,8 +86,17 @@ export function createPolicyEnforcer(options: PolicyEnforcerOptions = {}): Polic
     async admit(target, policy, request, explicitOutputs, caller) {
       let quota: QuotaState | undefined;
       if (policy.quota !== undefined && caller !== undefined && options.quotas !== undefined) {
-        quota = await checkQuota(options.quotas, quotaKey(target.model, caller.sub), policy.quota);
-        if (quota.exceeded) {
+        try {
+          quota = await checkQuota(
+            options.quotas,
+            quotaKey(target.model, caller.sub),
+            policy.quota,
+          );
+        } catch (error) {
+          // Like the rate limiter: a quota store that is down (Redis) fails open, loudly.
+          options.onQuotaError?.(error);
+        }
+        if (quota?.exceeded === true) {
           refuse(
             target,
             new BastionError(

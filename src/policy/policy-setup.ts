@@ -63,6 +63,9 @@ export async function createPolicyServices(
     watch,
     onOod: (model, _version, action) => policyMetrics?.ood(model, action),
     onRefused: (model, _version, code) => policyMetrics?.refused(model, code),
+    onQuotaError: (error) => {
+      options.log('warn', 'quota store error; quotas fail open', { err: error });
+    },
   });
   return { enforcer, close: () => quotas.close() };
 }

@@ -28,9 +28,18 @@ export interface QuotaState {
   readonly windowSec: number;
 }
 
-/** The store key of a subject's quota on a model. */
+const keyCache = new Map<string, string>();
+
+/** The store key of a subject's quota on a model (memoised: one SHA-256 per subject, not per call). */
 export function quotaKey(model: string, sub: string): string {
-  return `${model}:${createHash('sha256').update(sub).digest('hex').slice(0, 32)}`;
+  const plain = `${model}\0${sub}`;
+  let key = keyCache.get(plain);
+  if (key === undefined) {
+    key = `${model}:${createHash('sha256').update(sub).digest('hex').slice(0, 32)}`;
+    if (keyCache.size >= 10_000) keyCache.clear();
+    keyCache.set(plain, key);
+  }
+  return key;
 }
 
 /** Counts one request against a quota. */

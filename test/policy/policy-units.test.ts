@@ -8,6 +8,7 @@ import {
   nearBoundaryRows,
 } from '../../src/policy/extraction-watch.js';
 import { compileModelPolicy } from '../../src/policy/model-policy.js';
+import { createPolicyEnforcer } from '../../src/policy/policy-enforcer.js';
 import { compileOodScorer, fitMahalanobis } from '../../src/policy/ood-detector.js';
 import { parsePolicyText, PolicyError } from '../../src/policy/policy-schema.js';
 import { parseCsvRows, parseNpyRows } from '../../src/policy/training-rows.js';
@@ -379,5 +380,33 @@ void describe('training rows', () => {
     assert.throws(() => parseNpyRows(npy('<f8', '(6,)', f8)), /2-D/);
     assert.throws(() => parseNpyRows(npy('<f8', '(4, 2)', f8)), /shorter than its shape/);
     assert.throws(() => parseNpyRows(Buffer.from('not numpy')), /bad magic/);
+  });
+});
+
+void describe('quota store failure', () => {
+  void it('fails open and reports, like the rate limiter', async () => {
+    const errors: unknown[] = [];
+    const enforcer = createPolicyEnforcer({
+      quotas: {
+        take: () => Promise.reject(new Error('redis down')),
+        close: () => Promise.resolve(),
+      },
+      onQuotaError: (e) => errors.push(e),
+    });
+    const policy = compileModelPolicy(parsePolicyText('quota: {requests: 1}'), signature);
+    const feeds = { features: f32([1, 4], [1, 2, 3, 4]) };
+    const admission = await enforcer.admit(
+      { model: 'm', version: 1 },
+      policy,
+      { feeds, outputs: ['label'] },
+      false,
+      {
+        sub: 's',
+        scopes: new Set(),
+      },
+    );
+    assert.deepEqual(admission.returned, ['label']);
+    assert.equal(admission.report.quota, undefined);
+    assert.match(String(errors[0]), /redis down/);
   });
 });
