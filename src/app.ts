@@ -156,6 +156,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
     if (clientError.retryAfterSec !== undefined) {
       void reply.header('retry-after', String(clientError.retryAfterSec));
     }
+    if (clientError.headers !== undefined) void reply.headers(clientError.headers);
     return reply.code(status).send({ error: clientError.message, code: clientError.code });
   });
 

@@ -25,6 +25,8 @@ export const errorStatus = {
   INVALID_VERSION: 400,
   /** The input passed validation but ONNX Runtime refused it (e.g. inconsistent batch sizes). */
   INPUT_REJECTED_BY_MODEL: 400,
+  /** A value outside the bounds of the model's signed policy (policy.yaml `inputs`). */
+  VALUE_OUT_OF_POLICY: 400,
   // 401/403: who is asking
   UNAUTHENTICATED: 401,
   FORBIDDEN: 403,
@@ -37,7 +39,11 @@ export const errorStatus = {
   BODY_TOO_LARGE: 413,
   UNSUPPORTED_MEDIA_TYPE: 415,
   POLICY_VIOLATION: 422,
+  /** The input is out of the distribution the model was trained on (policy `ood`, `reject`). */
+  OUT_OF_DISTRIBUTION: 422,
   RATE_LIMITED: 429,
+  /** The subject's query quota on this model (policy `quota`) is used up for the window. */
+  QUOTA_EXCEEDED: 429,
   HEADERS_TOO_LARGE: 431,
   /** The client went away before the answer (nginx's 499); only the audit log sees it. */
   CLIENT_CLOSED_REQUEST: 499,
@@ -66,6 +72,8 @@ export interface BastionErrorOptions {
   readonly cause?: unknown;
   /** Seconds a client should wait before retrying (429/503). */
   readonly retryAfterSec?: number;
+  /** Extra response headers (e.g. `RateLimit-*` on a quota refusal); never secrets. */
+  readonly headers?: Readonly<Record<string, string>>;
 }
 
 /**
@@ -75,12 +83,14 @@ export interface BastionErrorOptions {
 export class BastionError extends Error {
   readonly code: ErrorCode;
   readonly retryAfterSec: number | undefined;
+  readonly headers: Readonly<Record<string, string>> | undefined;
 
   constructor(code: ErrorCode, message: string, options: BastionErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'BastionError';
     this.code = code;
     this.retryAfterSec = options.retryAfterSec;
+    this.headers = options.headers;
   }
 
   /** The HTTP status this error maps to. */

@@ -13,6 +13,7 @@ import { createEngineFactory } from './inference/engine-factory.js';
 import { isObservableEngine } from './inference/engine-stats.js';
 import { createInferenceService } from './inference/inference-service.js';
 import { createInferenceStats } from './inference/inference-stats.js';
+import { createPolicyServices } from './policy/policy-setup.js';
 import { createLogger } from './logger.js';
 import { createMetrics, type Metrics } from './metrics/metrics.js';
 import type { KnownModel } from './metrics/label-guard.js';
@@ -155,13 +156,6 @@ export async function createGateway(
       modelLog[level](fields ?? {}, msg);
     },
   });
-  const inference = createInferenceService({
-    registry,
-    stats,
-    log: (level, msg, fields) => {
-      logger.child({ component: 'inference' })[level](fields ?? {}, msg);
-    },
-  });
 
   const redis =
     config.limits.redisUrl === undefined
@@ -174,6 +168,27 @@ export async function createGateway(
         });
   redis?.on('error', (error) => {
     logger.warn({ err: error }, 'rate-limit store (Redis) error; limits fail open');
+  });
+
+  const inferenceLog = logger.child({ component: 'inference' });
+  const policies = await startupStep(() =>
+    createPolicyServices({
+      stateDir: config.stateDir,
+      redis,
+      metrics,
+      audit: auditLater,
+      log: (level, msg, fields) => {
+        inferenceLog[level](fields ?? {}, msg);
+      },
+    }),
+  );
+  const inference = createInferenceService({
+    registry,
+    stats,
+    policy: policies.enforcer,
+    log: (level, msg, fields) => {
+      inferenceLog[level](fields ?? {}, msg);
+    },
   });
 
   let shuttingDown = false;
@@ -269,6 +284,7 @@ export async function createGateway(
           clearTimeout(timer);
           if (sampler !== undefined) clearInterval(sampler);
           await registry.close();
+          await policies.close();
           await metricsServer?.close();
           if (audit !== undefined) {
             await audit.append({ event: 'server.stop', outcome: 'allowed' }).catch(() => undefined);

@@ -20,6 +20,8 @@ export const auditEvents = [
   'server.stop',
   /** A new chain segment: written when the audit log was opened over a broken tail. */
   'audit.segment',
+  /** The extraction watch saw a subject cross a model policy's threshold. */
+  'extraction.alert',
 ] as const;
 
 /** One of {@link auditEvents}. */

@@ -4,6 +4,7 @@ import { decryptCommand } from './decrypt-command.js';
 import { encryptCommand } from './encrypt-command.js';
 import { commandHelp, wantsHelp } from './help.js';
 import { keygenCommand } from './keygen-command.js';
+import { policyCommand } from './policy-command.js';
 import { serveCommand } from './serve-command.js';
 import { signCommand } from './sign-command.js';
 import { tokenCommand } from './token-command.js';
@@ -19,6 +20,7 @@ const commands: Readonly<Record<string, CliCommand>> = {
   encrypt: encryptCommand,
   decrypt: decryptCommand,
   audit: auditCommand,
+  policy: policyCommand,
 };
 
 const usage = `usage: bastion <command> [options]
@@ -37,6 +39,9 @@ commands:
   audit verify FILE... [--hmac-key-file F] [--anchor HASH]
                                              check the audit log's hash chain
   audit tail [FILE] [-n N] [--sub S] [--model M] [--outcome O] [--since T] [--until T]
+  policy fit --data ROWS.csv|.npy --input NAME [--bounds]
+                                             fit a policy's out-of-distribution reference
+  policy check FILE                          validate a policy.yaml
 
   --version                                  print the version
 

@@ -7,6 +7,7 @@ import type { ModelRegistry } from '../models/model-registry.js';
 import type { ReadyVersion } from '../models/model-state.js';
 import { BinaryInferBody, headerLengthHeader, registerBinaryBodyParser } from './binary-body.js';
 import { type ModelParams, parseModelParams } from './route-params.js';
+import { type PolicyReport, quotaHeaders } from '../policy/policy-enforcer.js';
 
 /** Dependencies of the model routes. */
 export interface ModelRoutesOptions {
@@ -29,6 +30,8 @@ declare module 'fastify' {
   interface FastifyRequest {
     /** The model version that served (or was chosen for) this request, for audit and metrics. */
     bastionTarget?: { model: string; version: number | undefined };
+    /** Why the model's policy flagged an allowed request (audit `reason`), e.g. `ood-flagged`. */
+    policyReason?: string;
   }
 }
 
@@ -89,6 +92,7 @@ export function registerModelRoutes(app: FastifyInstance, options: ModelRoutesOp
                 body: binaryBody === undefined ? request.body : binaryBody.header,
                 binary: binaryBody?.binary,
                 controller,
+                caller: request.principal,
               },
               {
                 onResolved: (ready) => {
@@ -96,6 +100,7 @@ export function registerModelRoutes(app: FastifyInstance, options: ModelRoutesOp
                 },
               },
             );
+            if (outcome.policy !== undefined) applyPolicyReport(request, reply, outcome.policy);
             if (outcome.binary === undefined) return outcome.response;
             const header = Buffer.from(JSON.stringify(outcome.response), 'utf8');
             void reply
@@ -110,6 +115,25 @@ export function registerModelRoutes(app: FastifyInstance, options: ModelRoutesOp
     }
     done();
   });
+}
+
+/**
+ * Headers for what the policy decided: `Bastion-OOD` when a row scored out of distribution
+ * (`flagged;score=…;threshold=…`), and the quota's `RateLimit-*`.
+ */
+function applyPolicyReport(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  report: PolicyReport,
+): void {
+  if (report.oodFlagged && report.oodScore !== undefined && report.oodThreshold !== undefined) {
+    void reply.header(
+      'bastion-ood',
+      `flagged;score=${report.oodScore.toFixed(3)};threshold=${report.oodThreshold.toFixed(3)}`,
+    );
+  }
+  if (report.reason !== undefined) request.policyReason = report.reason;
+  if (report.quota !== undefined) void reply.headers(quotaHeaders(report.quota));
 }
 
 function readyVersions(registry: ModelRegistry, model: string): string[] {

@@ -83,7 +83,7 @@ function outcomeOf(status: number): AuditOutcome {
 export function auditEntryOf(request: FastifyRequest, reply: FastifyReply): AuditEntry {
   const { model, version } = targetOf(request);
   const status = reply.statusCode;
-  const reason = request.failure?.reason ?? request.failure?.code;
+  const reason = request.failure?.reason ?? request.failure?.code ?? request.policyReason;
   return {
     event: 'request',
     outcome: outcomeOf(status),

@@ -7,6 +7,13 @@ import { classify } from './classification.js';
 import type { InferenceStats } from './inference-stats.js';
 import { v2DatatypeOf, type V2Datatype } from './datatypes.js';
 import { encodeTensor, type JsonTensor } from './tensor-codec.js';
+import {
+  createPolicyEnforcer,
+  type PolicyAdmission,
+  type PolicyCaller,
+  type PolicyEnforcer,
+  type PolicyReport,
+} from '../policy/policy-enforcer.js';
 
 /** One inference call, as the domain sees it (no HTTP). */
 export interface InferCall {
@@ -28,6 +35,8 @@ export interface InferCall {
    * controller rather than two linked ones. Takes the place of `signal`.
    */
   readonly controller?: AbortController | undefined;
+  /** Who is calling (token subject and scopes): quotas, extraction watch, `infer:<m>:full`. */
+  readonly caller?: PolicyCaller | undefined;
 }
 
 /** An output answered in binary form: its bytes follow the JSON header, in output order. */
@@ -57,6 +66,8 @@ export interface InferOutcome {
   readonly version: number;
   readonly rows: number | undefined;
   readonly inferenceMs: number;
+  /** What the model's signed policy decided (OOD score, quota), when it has one. */
+  readonly policy?: PolicyReport;
 }
 
 /** Hooks for metrics; all optional. */
@@ -82,12 +93,15 @@ export interface InferenceServiceOptions {
   readonly log?: ((level: 'warn' | 'error', msg: string, fields?: object) => void) | undefined;
   /** Per-version statistics (Triton's statistics extension); nothing is recorded without it. */
   readonly stats?: InferenceStats | undefined;
+  /** Applies each version's signed policy; default: one without quota store or watch. */
+  readonly policy?: PolicyEnforcer | undefined;
 }
 
 /** Creates the inference service over a model registry. */
 export function createInferenceService(options: InferenceServiceOptions): InferenceService {
   const log = options.log ?? (() => undefined);
   const stats = options.stats;
+  const enforcer = options.policy ?? createPolicyEnforcer();
   return {
     async infer(call, hooks = {}) {
       const lease = options.registry.acquire(call.model, call.version);
@@ -97,23 +111,39 @@ export function createInferenceService(options: InferenceServiceOptions): Infere
       try {
         hooks.onResolved?.(ready);
         const request = ready.parser.parse(call.body, call.binary);
+        const policy = ready.policy;
+        let admission: PolicyAdmission | undefined;
+        if (policy !== undefined) {
+          admission = await enforcer.admit(
+            ready,
+            policy,
+            request,
+            hasOutputs(call.body),
+            call.caller,
+          );
+        }
         const started = performance.now();
         inputMs = started - resolvedAt;
-        const outputs = await runWithDeadline(
+        const raw = await runWithDeadline(
           ready,
           request.feeds,
-          request.outputs,
+          admission?.run ?? request.outputs,
           call.controller ?? call.signal,
           log,
         );
         const ran = performance.now();
         const inferenceMs = ran - started;
         hooks.onInference?.(ready, inferenceMs);
+        const outputs =
+          policy === undefined || admission === undefined
+            ? raw
+            : enforcer.finish(ready, policy, admission, raw, call.caller);
+        const hardening = admission?.full === false ? policy?.output : undefined;
         const binary = request.binaryOutputs.size > 0 ? ([] as Uint8Array[]) : undefined;
         const response: InferResponse = {
           model_name: ready.model,
           model_version: String(ready.version),
-          outputs: request.outputs.map((name) => {
+          outputs: (admission?.returned ?? request.outputs).map((name) => {
             const produced = outputs[name];
             if (produced === undefined) {
               throw new BastionError('INTERNAL', `the model produced no output "${name}"`);
@@ -121,7 +151,9 @@ export function createInferenceService(options: InferenceServiceOptions): Infere
             const k = request.classification.get(name);
             const tensor = k === undefined ? produced : classify(name, produced, k, ready.labels);
             if (binary === undefined || !request.binaryOutputs.has(name)) {
-              return encodeTensor(name, tensor);
+              const encoded = encodeTensor(name, tensor);
+              hardening?.roundJson(name, encoded.data);
+              return encoded;
             }
             const bytes = encodeBinaryElements(tensor);
             binary.push(bytes);
@@ -140,7 +172,14 @@ export function createInferenceService(options: InferenceServiceOptions): Infere
           inputMs,
           outputMs: done - ran,
         });
-        return { response, binary, version: ready.version, rows: request.rows, inferenceMs };
+        return {
+          response,
+          binary,
+          version: ready.version,
+          rows: request.rows,
+          inferenceMs,
+          ...(admission === undefined ? {} : { policy: admission.report }),
+        };
       } catch (error) {
         const failedAt = performance.now();
         // A request refused by validation spent its whole time there.
@@ -154,6 +193,15 @@ export function createInferenceService(options: InferenceServiceOptions): Infere
       }
     },
   };
+}
+
+/** True when the request body names its outputs (else every output is returned). */
+function hasOutputs(body: unknown): boolean {
+  return (
+    typeof body === 'object' &&
+    body !== null &&
+    Array.isArray((body as { outputs?: unknown }).outputs)
+  );
 }
 
 async function runWithDeadline(

@@ -9,6 +9,8 @@ import { ModelEncryptionError } from './model-encryption-error.js';
 import { isModelName, readModelTuning, scanModel, scanRepository } from './model-repository.js';
 import type { IndexEntry, ReadyVersion, VersionState } from './model-state.js';
 import { OmsVerificationError } from './oms/oms-verification-error.js';
+import { loadModelPolicy, policyFileName } from '../policy/model-policy.js';
+import { PolicyError } from '../policy/policy-schema.js';
 import type { VersionReader } from './version-files.js';
 import { createEngineLeases } from './engine-leases.js';
 
@@ -140,6 +142,8 @@ export function createModelRegistry(options: ModelRegistryOptions): ModelRegistr
         const parser = createInferRequestParser(engine.signature, {
           maxElements: tuning.maxElements,
         });
+        // The policy is part of the signed folder: verified with the model, compiled against it.
+        const policy = loadModelPolicy(files.get(policyFileName), engine.signature);
         const ready: ReadyVersion = {
           state: 'ready',
           model,
@@ -152,6 +156,7 @@ export function createModelRegistry(options: ModelRegistryOptions): ModelRegistr
           signedBy,
           loadedAt: new Date(),
           labels: labelsOf(files),
+          ...(policy === undefined ? {} : { policy }),
         };
         leases.track(engine);
         emit({ type: 'load', model, version, signedBy, modelSha256: ready.modelSha256 });
@@ -385,7 +390,9 @@ export function createModelRegistry(options: ModelRegistryOptions): ModelRegistr
 function describeFailure(error: unknown, repository: string): string {
   const message = error instanceof Error ? error.message : String(error);
   const code =
-    error instanceof OmsVerificationError || error instanceof ModelEncryptionError
+    error instanceof OmsVerificationError ||
+    error instanceof ModelEncryptionError ||
+    error instanceof PolicyError
       ? `${error.reason}: `
       : '';
   const line = (code + (message.split('\n')[0] ?? 'unknown error'))

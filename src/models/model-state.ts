@@ -1,6 +1,7 @@
 import type { ModelTuning } from '../config/config-schema.js';
 import type { ModelEngine, ModelSignature } from '../inference/engine.js';
 import type { InferRequestParser } from '../inference/input-schema.js';
+import type { ModelPolicy } from '../policy/model-policy.js';
 
 /** A version that serves. */
 export interface ReadyVersion {
@@ -17,6 +18,8 @@ export interface ReadyVersion {
   readonly loadedAt: Date;
   /** Class labels from the signed folder's `labels.txt` (classification extension), if any. */
   readonly labels?: readonly string[] | undefined;
+  /** The signed `policy.yaml`, compiled; absent when the version has none. */
+  readonly policy?: ModelPolicy;
 }
 
 /** The state of one model version (STYLE.md: a union, not booleans). */

@@ -44,7 +44,8 @@ void describe('generateDemoModels', () => {
     for (const model of first.models) {
       assert.match(model.path, new RegExp(`${model.name}/1/model\\.onnx$`));
       assert.equal((await readFile(model.path)).length, model.size);
-      assert.deepEqual(await readdir(join(model.path, '..')), ['model.onnx']);
+      const expected = model.name === 'iris' ? ['model.onnx', 'policy.yaml'] : ['model.onnx'];
+      assert.deepEqual((await readdir(join(model.path, '..'))).sort(), expected);
     }
     assert.ok(first.irisTrainingAccuracy >= 0.95);
   });
@@ -57,6 +58,17 @@ void describe('generateDemoModels', () => {
       assert.notEqual(model.path, again.path);
       assert.deepEqual(await readFile(again.path), await readFile(model.path), model.name);
     }
+  });
+
+  void it('the committed iris policy.yaml is what the generator writes (and it signs with the model)', async () => {
+    const iris = first.models.find((m) => m.name === 'iris');
+    assert.ok(iris);
+    const generated = await readFile(join(iris.path, '..', 'policy.yaml'), 'utf8');
+    const committed = await readFile(
+      join(import.meta.dirname, '../../models/iris/1/policy.yaml'),
+      'utf8',
+    );
+    assert.equal(committed, generated);
   });
 });
 

@@ -1,0 +1,188 @@
+/**
+ * Applies a model version's policy around one inference: quota and input checks (constraints,
+ * out-of-distribution score) before ONNX Runtime, output hardening and the extraction watch
+ * after. Domain code: no HTTP; the inference service calls it.
+ */
+import { BastionError } from '../errors.js';
+import type { HostTensor } from '../inference/engine.js';
+import { hashFeeds, type ExtractionWatch } from './extraction-watch.js';
+import type { ModelPolicy } from './model-policy.js';
+import { checkQuota, quotaKey, type QuotaState, type QuotaStore } from './query-quota.js';
+
+/** Who is calling, as far as the policy cares. */
+export interface PolicyCaller {
+  readonly sub: string;
+  readonly scopes: ReadonlySet<string>;
+}
+
+/** What the policy decided for one request; the route turns it into headers and audit. */
+export interface PolicyReport {
+  /** The highest row score, when the policy scores OOD. */
+  readonly oodScore?: number;
+  readonly oodThreshold?: number;
+  /** True when a row scored above the threshold (action `log` or `flag`). */
+  readonly oodFlagged: boolean;
+  /** A short reason for the audit record (`ood-flagged`), when there is one. */
+  readonly reason?: string;
+  readonly quota?: QuotaState;
+}
+
+/** An admitted request: which outputs to run and to return. */
+export interface PolicyAdmission {
+  readonly run: readonly string[];
+  readonly returned: readonly string[];
+  /** The caller holds `infer:<model>:full` and the policy lets that lift hardening. */
+  readonly full: boolean;
+  /** The inputs' hash for the extraction watch, taken before the engine may transfer them. */
+  readonly inputHash: number | undefined;
+  readonly report: PolicyReport;
+}
+
+/** Hooks for metrics and the audit log. */
+export interface PolicyEnforcerOptions {
+  readonly quotas?: QuotaStore | undefined;
+  readonly watch?: ExtractionWatch | undefined;
+  readonly onOod?: ((model: string, version: number, action: string) => void) | undefined;
+  readonly onRefused?: ((model: string, version: number, code: string) => void) | undefined;
+  /** The quota store failed; the request is let through (fail open) and this hears why. */
+  readonly onQuotaError?: ((error: unknown) => void) | undefined;
+}
+
+/** The enforcer shared by every model. */
+export interface PolicyEnforcer {
+  /**
+   * Checks a decoded request against the policy.
+   *
+   * @throws BastionError QUOTA_EXCEEDED (429), VALUE_OUT_OF_POLICY (400),
+   *   OUT_OF_DISTRIBUTION (422) or FORBIDDEN (a withheld output asked for by name).
+   */
+  admit(
+    target: { readonly model: string; readonly version: number },
+    policy: ModelPolicy,
+    request: {
+      readonly feeds: Readonly<Record<string, HostTensor>>;
+      readonly outputs: readonly string[];
+    },
+    explicitOutputs: boolean,
+    caller: PolicyCaller | undefined,
+  ): Promise<PolicyAdmission>;
+  /** Hardens the outputs and feeds the extraction watch. */
+  finish(
+    target: { readonly model: string; readonly version: number },
+    policy: ModelPolicy,
+    admission: PolicyAdmission,
+    outputs: Readonly<Record<string, HostTensor>>,
+    caller: PolicyCaller | undefined,
+  ): Readonly<Record<string, HostTensor>>;
+}
+
+/** Creates the enforcer. */
+export function createPolicyEnforcer(options: PolicyEnforcerOptions = {}): PolicyEnforcer {
+  const refuse = (target: { model: string; version: number }, error: BastionError): never => {
+    options.onRefused?.(target.model, target.version, error.code);
+    throw error;
+  };
+  return {
+    async admit(target, policy, request, explicitOutputs, caller) {
+      let quota: QuotaState | undefined;
+      if (policy.quota !== undefined && caller !== undefined && options.quotas !== undefined) {
+        try {
+          quota = await checkQuota(
+            options.quotas,
+            quotaKey(target.model, caller.sub),
+            policy.quota,
+          );
+        } catch (error) {
+          // Like the rate limiter: a quota store that is down (Redis) fails open, loudly.
+          options.onQuotaError?.(error);
+        }
+        if (quota?.exceeded === true) {
+          refuse(
+            target,
+            new BastionError(
+              'QUOTA_EXCEEDED',
+              `query quota of ${quota.limit} per ${quota.windowSec} s on model "${target.model}" used up; retry in ${quota.resetSec} s`,
+              { retryAfterSec: quota.resetSec, headers: quotaHeaders(quota) },
+            ),
+          );
+        }
+      }
+      try {
+        policy.checkInputs?.(request.feeds);
+      } catch (error) {
+        if (error instanceof BastionError) refuse(target, error);
+        throw error;
+      }
+      let oodScore: number | undefined;
+      let oodFlagged = false;
+      const ood = policy.ood;
+      if (ood !== undefined) {
+        const tensor = request.feeds[ood.input];
+        if (tensor !== undefined) {
+          oodScore = ood.score(tensor);
+          if (!(oodScore <= ood.threshold)) {
+            options.onOod?.(target.model, target.version, ood.action);
+            if (ood.action === 'reject') {
+              refuse(
+                target,
+                new BastionError(
+                  'OUT_OF_DISTRIBUTION',
+                  `input "${ood.input}" is out of the distribution the model was trained on (score ${oodScore.toFixed(2)} > ${ood.threshold.toFixed(2)})`,
+                ),
+              );
+            }
+            oodFlagged = true;
+          }
+        }
+      }
+      const full =
+        policy.output?.allowFullScope === true &&
+        caller?.scopes.has(`infer:${target.model}:full`) === true;
+      const returned =
+        policy.output === undefined || full
+          ? request.outputs
+          : policy.output.select(request.outputs, explicitOutputs, target.model);
+      const watched = policy.extraction?.output;
+      const run =
+        watched === undefined || returned.includes(watched) ? returned : [...returned, watched];
+      const report: PolicyReport = {
+        oodFlagged,
+        ...(oodScore === undefined || ood === undefined
+          ? {}
+          : { oodScore, oodThreshold: ood.threshold }),
+        ...(oodFlagged && ood?.action === 'flag' ? { reason: 'ood-flagged' } : {}),
+        ...(quota === undefined ? {} : { quota }),
+      };
+      const inputHash =
+        policy.extraction === undefined || caller === undefined
+          ? undefined
+          : hashFeeds(request.feeds);
+      return { run, returned, full, report, inputHash };
+    },
+
+    finish(target, policy, admission, outputs, caller) {
+      const extraction = policy.extraction;
+      if (extraction !== undefined && caller !== undefined && admission.inputHash !== undefined) {
+        options.watch?.observe(
+          target.model,
+          caller.sub,
+          extraction,
+          admission.inputHash,
+          outputs[extraction.output],
+        );
+      }
+      if (policy.output === undefined || admission.full) return outputs;
+      return policy.output.harden(outputs);
+    },
+  };
+}
+
+/** `RateLimit-*` headers (IETF draft) for a quota state. */
+export function quotaHeaders(quota: QuotaState): Record<string, string> {
+  return {
+    'ratelimit-limit': String(quota.limit),
+    'ratelimit-remaining': String(quota.remaining),
+    'ratelimit-reset': String(quota.resetSec),
+    'ratelimit-policy': `${quota.limit};w=${quota.windowSec}`,
+  };
+}
