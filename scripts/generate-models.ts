@@ -5,13 +5,13 @@
  *
  * Output is deterministic — running it twice gives byte-identical files — so the committed models
  * can be regenerated and diffed. Only `<model>/<version>/model.onnx` files (and iris's signed
- * `policy.yaml`) are written; config and signatures are produced by other tools. See models/README.md for what each model does.
+ * `policy.yaml` and `labels.txt`) are written; config and signatures are produced by other tools. See models/README.md for what each model does.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { pathToFileURL } from 'node:url';
-import { buildIrisModel, trainIrisClassifier } from './demo-models/iris-model.js';
+import { buildIrisModel, IRIS_CLASSES, trainIrisClassifier } from './demo-models/iris-model.js';
 import { buildIrisPolicy } from './demo-models/iris-policy.js';
 import { buildDemoMlpModel } from './demo-models/mlp-model.js';
 import { buildTensorTypesModel } from './demo-models/tensor-types-model.js';
@@ -58,6 +58,8 @@ export async function generateDemoModels(outDir: string): Promise<GeneratedDemoM
     models.push({ name, version: 1, path, size: bytes.length });
   }
   await writeFile(join(resolve(outDir), 'iris', '1', 'policy.yaml'), buildIrisPolicy());
+  // Class names for Triton's classification extension ("<score>:<index>:<label>").
+  await writeFile(join(resolve(outDir), 'iris', '1', 'labels.txt'), `${IRIS_CLASSES.join('\n')}\n`);
   return { models, irisTrainingAccuracy: iris.trainingAccuracy };
 }
 

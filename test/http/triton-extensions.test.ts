@@ -50,9 +50,8 @@ function irisRequest(rows: number[][], outputs?: unknown[]) {
 }
 
 /**
- * A repository with the demo models (signed by the demo key), a test-signed copy of iris whose
- * folder carries labels.txt (the demo key is not in the repo, so the demo folder cannot gain a
- * file), and a batching copy of iris.
+ * A repository with the demo models (signed by the demo key; iris carries labels.txt), a
+ * test-signed copy of iris with labels.txt, and a batching copy of iris without one.
  */
 async function buildRepo(root: string): Promise<{ repo: string; keyFile: string }> {
   const repo = join(root, 'models');
@@ -271,9 +270,9 @@ void describe('Triton extensions: statistics, model configuration, classificatio
       if (i % 2 === 0) assert.equal(Number(index), (labels?.data as number[])[row]);
     });
     assert.deepEqual(label.data, labels?.data);
-    // Without labels.txt: "<score>:<index>" only; all classes with k = 3.
+    // Without labels.txt (the batching copy has none): "<score>:<index>" only; k = 3.
     const bare = await gw.post(
-      '/v2/models/iris/infer',
+      '/v2/models/iris-batched/infer',
       irisRequest(
         [samples[2] as number[]],
         [{ name: 'probabilities', parameters: { classification: 3 } }],
