@@ -1,6 +1,7 @@
 import { auditCommand } from './audit-command.js';
 import { type CliCommand, type CliIo, exitCodes } from './cli-io.js';
 import { decryptCommand } from './decrypt-command.js';
+import { doctorCommand } from './doctor-command.js';
 import { encryptCommand } from './encrypt-command.js';
 import { keygenCommand } from './keygen-command.js';
 import { serveCommand } from './serve-command.js';
@@ -17,6 +18,7 @@ const commands: Readonly<Record<string, CliCommand>> = {
   encrypt: encryptCommand,
   decrypt: decryptCommand,
   audit: auditCommand,
+  doctor: doctorCommand,
 };
 
 const usage = `usage: bastion <command> [options]
@@ -35,8 +37,10 @@ commands:
   audit verify FILE... [--hmac-key-file F] [--anchor HASH]
                                              check the audit log's hash chain
   audit tail [FILE] [-n N] [--sub S] [--model M] [--outcome O] [--since T] [--until T]
+  doctor [--config FILE] [--fail-on high|medium|low] [--json]
+                                             check a configuration and its files before serving
 
-exit status: 0 success, 1 a verification that failed, 2 bad usage`;
+exit status: 0 success, 1 a verification (or doctor finding) that failed, 2 bad usage`;
 
 /** Runs one `bastion` command line; resolves with the exit code. */
 export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
