@@ -19,7 +19,7 @@ async function rawTuning(modelDir: string): Promise<RawTuning> {
   const text = await readFile(join(modelDir, 'config.yaml'), 'utf8').catch(() => undefined);
   if (text === undefined) return {};
   const value: unknown = parseDocument(text).toJS();
-  return typeof value === 'object' && value !== null ? (value) : {};
+  return typeof value === 'object' && value !== null ? value : {};
 }
 
 function tuningFindings(key: string, tuning: RawTuning): Finding[] {
