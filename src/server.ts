@@ -268,6 +268,8 @@ export async function createGateway(
       );
       loading = registry.loadAll();
       await loading;
+      // Stopped while the models loaded: close() owns the rest; nothing more starts.
+      if (draining) return { host: config.server.host, port, metricsPort };
       if (metrics !== undefined) {
         metrics.setKnownModels(knownModels(registry.list()));
         sampler = setInterval(() => {

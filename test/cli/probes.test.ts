@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { describe, it } from 'node:test';
+import { describe, it, type TestContext } from 'node:test';
 import { buildMlp } from '../../scripts/onnx/onnx-builder.js';
 import { tempDir } from '../helpers/gateway.js';
 import { copyDemoModels, readAudit, root, runCli } from '../helpers/observe.js';
@@ -39,6 +39,32 @@ async function token(dir: string, scope: string): Promise<string> {
   return run.stdout.trim();
 }
 
+let big: Uint8Array | undefined;
+
+/** A repository of one ~100 MB model: reading and optimizing it takes seconds. */
+async function bigModelConfig(t: TestContext): Promise<{ dir: string; config: string }> {
+  const dir = await tempDir(t);
+  const repo = join(dir, 'models');
+  big ??= buildMlp({ layers: [1024, 4096, 4096, 1024], seed: 3, name: 'big' });
+  for (const version of [1]) {
+    await mkdir(join(repo, 'big', String(version)), { recursive: true });
+    await writeFile(join(repo, 'big', String(version), 'model.onnx'), big);
+  }
+  const config = join(dir, 'bastion.yaml');
+  await writeFile(
+    config,
+    [
+      'stateDir: ./var',
+      'server:\n  port: 0\n  drainDelayMs: 200',
+      'auth:\n  devIssuer: true',
+      `models:\n  repository: ${JSON.stringify(repo)}\n  allowUnsigned: true`,
+      'metrics:\n  port: 0',
+      'audit:\n  path: ./var/audit.log',
+    ].join('\n'),
+  );
+  return { dir, config };
+}
+
 const irisBody = JSON.stringify({
   inputs: [{ name: 'features', shape: [1, 4], datatype: 'FP32', data: [5.1, 3.5, 1.4, 0.2] }],
 });
@@ -48,26 +74,7 @@ void describe('bastion serve: probes', () => {
     'the listeners answer while a large model loads: live 200, ready 503, then ready 200',
     { timeout: 120_000 },
     async (t) => {
-      const dir = await tempDir(t);
-      const repo = join(dir, 'models');
-      // ~100 MB of float32 weights: reading, hashing and optimizing it takes seconds.
-      const big = buildMlp({ layers: [1024, 4096, 4096, 1024], seed: 3, name: 'big' });
-      for (const version of [1, 2]) {
-        await mkdir(join(repo, 'big', String(version)), { recursive: true });
-        await writeFile(join(repo, 'big', String(version), 'model.onnx'), big);
-      }
-      const config = join(dir, 'bastion.yaml');
-      await writeFile(
-        config,
-        [
-          'stateDir: ./var',
-          'server:\n  port: 0',
-          'auth:\n  devIssuer: true',
-          `models:\n  repository: ${JSON.stringify(repo)}\n  allowUnsigned: true`,
-          'metrics:\n  port: 0',
-          'audit:\n  path: ./var/audit.log',
-        ].join('\n'),
-      );
+      const { dir, config } = await bigModelConfig(t);
       const serve = startServe(t, config);
       const open = await serve.waitFor((l) => l.msg === 'listeners open; loading models');
       const api = `http://127.0.0.1:${String(open.port)}`;
@@ -84,6 +91,9 @@ void describe('bastion serve: probes', () => {
       assert.deepEqual(live, { status: 200, body: { live: true } });
       assert.deepEqual(ready, { status: 503, body: { ready: false } });
       assert.deepEqual(managementReady, { status: 503, body: { ready: false } });
+      t.diagnostic(
+        `listeners open ${(loaded.at - open.at).toFixed(0)} ms before the models finished loading`,
+      );
       assert.ok(
         loaded.at - open.at > 300,
         `loading took ${(loaded.at - open.at).toFixed(0)} ms: long enough to matter`,
@@ -94,6 +104,28 @@ void describe('bastion serve: probes', () => {
       });
       serve.child.kill('SIGTERM');
       assert.equal(await serve.exited, 0);
+    },
+  );
+
+  void it(
+    'SIGTERM while the models load: ready stays 503, the load finishes, the stop is graceful and audited',
+    { timeout: 120_000 },
+    async (t) => {
+      const { dir, config } = await bigModelConfig(t);
+      const serve = startServe(t, config);
+      const open = await serve.waitFor((l) => l.msg === 'listeners open; loading models');
+      serve.child.kill('SIGTERM');
+      await serve.waitFor((l) => String(l.msg).startsWith('draining'));
+      const ready = await probe(`http://127.0.0.1:${String(open.port)}/v2/health/ready`);
+      assert.deepEqual(ready, { status: 503, body: { ready: false } });
+      assert.equal(await serve.exited, 0, serve.stderr());
+      assert.ok(!serve.lines.some((l) => l.msg === 'bastion listening'), 'never announced serving');
+      assert.ok(
+        !serve.lines.some((l) => Number(l.level) >= 50),
+        `no error lines: ${JSON.stringify(serve.lines.filter((l) => Number(l.level) >= 50))}`,
+      );
+      const events = (await readAudit(join(dir, 'var/audit.log'))).map((r) => r.event);
+      assert.equal(events.at(-1), 'server.stop');
     },
   );
 
