@@ -137,13 +137,23 @@ export function createReloader(options: ReloaderOptions): () => Promise<ReloadRe
     return { trustedKeys, jwks, models };
   }
 
+  let again: Promise<ReloadReport> | undefined;
   return () => {
-    // A SIGHUP during a reload waits for it, then reloads again (the files may have changed).
-    const next = (running ?? Promise.resolve(undefined)).then(reload, reload);
-    running = next;
-    void next.finally(() => {
-      if (running === next) running = undefined;
+    // A SIGHUP during a reload gets one more reload after it (the files may have changed since);
+    // a burst of signals coalesces into that one, so a flood cannot queue unbounded work.
+    if (running === undefined) {
+      running = reload().finally(() => {
+        running = undefined;
+      });
+      return running;
+    }
+    again ??= running.then(() => {
+      again = undefined;
+      running = reload().finally(() => {
+        running = undefined;
+      });
+      return running;
     });
-    return next;
+    return again;
   };
 }

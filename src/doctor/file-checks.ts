@@ -43,6 +43,17 @@ function errorCode(error: unknown): string {
 async function permissionFindings(key: string, path: string, secret: boolean): Promise<Finding[]> {
   const findings: Finding[] = [];
   const info = await stat(path);
+  if (!info.isFile() && !info.isDirectory()) {
+    return [
+      {
+        id: 'file-unreadable',
+        severity: 'high',
+        key,
+        message: `${path} is not a regular file`,
+        fix: `point ${key} at a regular file`,
+      },
+    ];
+  }
   const mode = info.mode & 0o777;
   if ((mode & 0o002) !== 0) {
     findings.push({
@@ -113,9 +124,14 @@ export async function checkFiles(config: Readonly<Config>): Promise<Finding[]> {
   return findings;
 }
 
+const maxSecretFileBytes = 64 * 1024;
+
 /** Reads a secret file the way the gateway does (surrounding whitespace trimmed). */
 async function readSecret(path: string): Promise<Uint8Array | undefined> {
   try {
+    // Not a regular file (a FIFO would block) or far too big for a secret: checkFiles says so.
+    const info = await stat(path);
+    if (!info.isFile() || info.size > maxSecretFileBytes) return undefined;
     const text = await readFile(path);
     return new Uint8Array(Buffer.from(text.toString('latin1').trim(), 'latin1'));
   } catch {

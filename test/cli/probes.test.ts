@@ -74,7 +74,7 @@ void describe('bastion serve: probes', () => {
     'the listeners answer while a large model loads: live 200, ready 503, then ready 200',
     { timeout: 120_000 },
     async (t) => {
-      const { dir, config } = await bigModelConfig(t);
+      const { config } = await bigModelConfig(t);
       const serve = startServe(t, config);
       const open = await serve.waitFor((l) => l.msg === 'listeners open; loading models');
       const api = `http://127.0.0.1:${String(open.port)}`;

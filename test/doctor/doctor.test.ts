@@ -3,6 +3,7 @@
  * clean one (or a close variant) that does not.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { appendFile, chmod, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -94,6 +95,28 @@ const cases: Case[] = [
       await chmod(join(f.dir, 'publisher.pub.pem'), 0o666);
       return f.config();
     },
+    good: ok,
+  },
+  {
+    id: 'high:file-unreadable',
+    bad: async (f) => {
+      // A FIFO where the audit key should be: reading it would block the start for ever.
+      const fifo = join(f.dir, 'audit-fifo');
+      assert.equal(spawnSync('mkfifo', [fifo]).status, 0);
+      return f.config({
+        audit: `audit:\n  path: ${JSON.stringify(join(f.dir, 'audit/a.log'))}\n  hmacKeyFile: ${JSON.stringify(fifo)}\n  failClosed: true`,
+      });
+    },
+    good: ok,
+  },
+  {
+    id: 'high:file-unreadable',
+    bad: (f) =>
+      Promise.resolve(
+        f.config({
+          metrics: `metrics:\n  host: 127.0.0.1\n  bearerTokenFile: ${JSON.stringify(join(f.dir, 'missing-token'))}`,
+        }),
+      ),
     good: ok,
   },
   {
