@@ -99,13 +99,15 @@ const cases: Case[] = [
   },
   {
     id: 'high:file-unreadable',
-    bad: async (f) => {
+    bad: (f) => {
       // A FIFO where the audit key should be: reading it would block the start for ever.
       const fifo = join(f.dir, 'audit-fifo');
       assert.equal(spawnSync('mkfifo', [fifo]).status, 0);
-      return f.config({
-        audit: `audit:\n  path: ${JSON.stringify(join(f.dir, 'audit/a.log'))}\n  hmacKeyFile: ${JSON.stringify(fifo)}\n  failClosed: true`,
-      });
+      return Promise.resolve(
+        f.config({
+          audit: `audit:\n  path: ${JSON.stringify(join(f.dir, 'audit/a.log'))}\n  hmacKeyFile: ${JSON.stringify(fifo)}\n  failClosed: true`,
+        }),
+      );
     },
     good: ok,
   },
