@@ -10,15 +10,13 @@ import { type AuthSetup, createAuthSetup } from './auth/auth-setup.js';
 import type { Config } from './config/config-schema.js';
 import { resolveTuningDefaults } from './config/tuning-defaults.js';
 import { createEngineFactory } from './inference/engine-factory.js';
-import { isObservableEngine } from './inference/engine-stats.js';
 import { createInferenceService } from './inference/inference-service.js';
 import { createInferenceStats } from './inference/inference-stats.js';
 import { createPolicyServices } from './policy/policy-setup.js';
 import { createLogger } from './logger.js';
 import { createMetrics, type Metrics } from './metrics/metrics.js';
-import type { KnownModel } from './metrics/label-guard.js';
 import { createMetricsServer, type MetricsServer } from './metrics/metrics-server.js';
-import { decryptModelBytes, parseEncryptionKey } from './models/model-encryption.js';
+import { decryptModelBytes } from './models/model-encryption.js';
 import {
   createModelRegistry,
   type ModelEvent,
@@ -28,6 +26,9 @@ import { createRepositoryPoller, type RepositoryPoller } from './models/reposito
 import { createSignedVersionReader } from './models/signed-version-reader.js';
 import { loadTrustPolicy } from './models/trust-policy.js';
 import { tlsServerOptions } from './http/tls.js';
+import { productionRefusals } from './doctor/run-doctor.js';
+import { createReloadableTrust, createReloader, type ReloadReport } from './server-reload.js';
+import { knownModels, readEncryptionKey, sampleQueueDepth } from './server-parts.js';
 import { bastionVersion } from './version.js';
 
 /** A running (or ready to run) gateway. */
@@ -38,10 +39,22 @@ export interface Gateway {
   readonly auth: AuthSetup;
   readonly metrics: Metrics | undefined;
   readonly audit: AuditLog | undefined;
-  /** Loads the models and starts listening; resolves with the bound addresses. */
+  /**
+   * Opens the listeners at once (health answers, ready 503), then loads the models; resolves with
+   * the bound addresses once every model has settled (ready or refused).
+   */
   listen(): Promise<{ host: string; port: number; metricsPort: number | undefined }>;
-  /** Graceful stop: refuse new work, finish in-flight requests (bounded), flush the audit log. */
+  /**
+   * Graceful stop: readiness turns 503, the listeners keep serving for `server.drainDelayMs`, then
+   * new work is refused, in-flight requests finish (bounded), the audit log is flushed.
+   */
   close(): Promise<void>;
+  /** Ends the drain delay of a {@link Gateway.close} in progress now (a second SIGTERM). */
+  endDrain(): void;
+  /** True when `/v2/health/ready` answers 200 (see docs/operations.md, "Probes"). */
+  isReady(): boolean;
+  /** The SIGHUP reload: trusted keys, JWKS, repository scan. Never throws. */
+  reload(): Promise<ReloadReport>;
 }
 
 /** Options for {@link createGateway}. */
@@ -68,11 +81,11 @@ export async function createGateway(
   options: GatewayOptions = {},
 ): Promise<Gateway> {
   const logger = options.logger ?? createLogger(config.logging.level);
-  const problems = startupProblems(config);
+  const problems = await startupProblems(config);
   if (problems.length > 0) throw new StartupError(problems.join('\n'));
 
   const auth = await startupStep(() => createAuthSetup(config));
-  const trust = await startupStep(() => loadTrustPolicy(config));
+  const trust = createReloadableTrust(await startupStep(() => loadTrustPolicy(config)));
   if (config.mode === 'production' && trust.empty) {
     throw new StartupError(
       'models.trustedKeys: production needs at least one trusted publisher key (or models.trustedRoots)',
@@ -192,6 +205,15 @@ export async function createGateway(
   });
 
   let shuttingDown = false;
+  // Between SIGTERM and shutdownDelayMs' end: not ready, still serving.
+  let draining = false;
+  let endDrain: (() => void) | undefined;
+  const isReady = (): boolean =>
+    !draining &&
+    !shuttingDown &&
+    registry.started &&
+    (config.audit.failClosed !== true || audit?.healthy !== false) &&
+    registry.list().some((s) => s.state === 'ready');
   const serverOptions =
     config.server.tls === undefined
       ? undefined
@@ -207,7 +229,7 @@ export async function createGateway(
     metrics,
     audit,
     redis,
-    isReady: () => !shuttingDown && (config.audit.failClosed !== true || audit?.healthy !== false),
+    isReady,
     isShuttingDown: () => shuttingDown,
     ...(serverOptions === undefined ? {} : { serverOptions }),
   });
@@ -216,6 +238,14 @@ export async function createGateway(
   let sampler: NodeJS.Timeout | undefined;
   let poller: RepositoryPoller | undefined;
   let closed: Promise<void> | undefined;
+  let loading: Promise<void> | undefined;
+  const reload = createReloader({
+    config,
+    registry,
+    trust,
+    verifier: auth.verifier,
+    jwksFile: config.auth.jwksFile ?? auth.devIssuer?.jwksFile,
+  });
   return {
     app,
     registry,
@@ -223,14 +253,17 @@ export async function createGateway(
     auth,
     metrics,
     audit,
+    isReady,
+    reload() {
+      if (!draining) return reload();
+      const skipped = 'skipped: shutting down';
+      return Promise.resolve({ trustedKeys: skipped, jwks: skipped, models: [] });
+    },
+    endDrain() {
+      endDrain?.();
+    },
     async listen() {
-      await registry.loadAll();
       if (metrics !== undefined) {
-        metrics.setKnownModels(knownModels(registry.list()));
-        sampler = setInterval(() => {
-          sampleQueueDepth(registry, metrics);
-        }, 1000);
-        sampler.unref();
         const bearerToken =
           config.metrics.bearerTokenFile === undefined
             ? undefined
@@ -239,14 +272,31 @@ export async function createGateway(
           host: config.metrics.host,
           port: config.metrics.port,
           registry: metrics.registry,
+          isReady,
           ...(bearerToken === undefined ? {} : { bearerToken }),
         });
       }
+      // Listen first: probes answer (ready 503) while the models load, however long that takes.
       await app.listen({ host: config.server.host, port: config.server.port });
       const address = app.server.address();
       const port =
         typeof address === 'object' && address !== null ? address.port : config.server.port;
       const metricsPort = (await metricsServer?.listen())?.port;
+      logger.info(
+        { host: config.server.host, port, metricsPort, mode: config.mode },
+        'listeners open; loading models',
+      );
+      loading = registry.loadAll();
+      await loading;
+      // Stopped while the models loaded: close() owns the rest; nothing more starts.
+      if (draining) return { host: config.server.host, port, metricsPort };
+      if (metrics !== undefined) {
+        metrics.setKnownModels(knownModels(registry.list()));
+        sampler = setInterval(() => {
+          sampleQueueDepth(registry, metrics);
+        }, 1000);
+        sampler.unref();
+      }
       if (config.models.pollIntervalSec > 0 && !shuttingDown) {
         poller = createRepositoryPoller({
           registry,
@@ -262,15 +312,33 @@ export async function createGateway(
         outcome: 'allowed',
         reason: `bastion ${bastionVersion}`,
       });
+      const ready = registry.list().filter((s) => s.state === 'ready').length;
       logger.info(
-        { host: config.server.host, port, metricsPort, mode: config.mode },
+        { host: config.server.host, port, metricsPort, mode: config.mode, readyVersions: ready },
         'bastion listening',
       );
+      if (ready === 0) logger.error('no model version is ready: /v2/health/ready answers 503');
       return { host: config.server.host, port, metricsPort };
     },
     close() {
       closed ??= (async () => {
+        draining = true;
+        if (config.server.drainDelayMs > 0 && app.server.listening) {
+          logger.info(
+            { drainDelayMs: config.server.drainDelayMs },
+            'draining: ready answers 503, still serving until the delay ends',
+          );
+          await new Promise<void>((resolve) => {
+            const timer = setTimeout(resolve, config.server.drainDelayMs);
+            endDrain = () => {
+              clearTimeout(timer);
+              resolve();
+            };
+          });
+        }
         shuttingDown = true;
+        // The first load finishes before the registry closes (its engines would leak otherwise).
+        await loading?.catch(() => undefined);
         // No new versions load while the gateway stops; a scan in progress finishes first.
         await poller?.stop();
         const timer = setTimeout(() => {
@@ -326,49 +394,6 @@ function onModelEvent(
   }
 }
 
-/** The models and versions that may appear as metric labels: what the registry lists. */
-function knownModels(
-  states: readonly { readonly model: string; readonly version: number }[],
-  also?: { readonly model: string; readonly version: number },
-): KnownModel[] {
-  const versions = new Map<string, Set<string>>();
-  for (const { model, version } of also === undefined ? states : [...states, also]) {
-    const set = versions.get(model) ?? new Set<string>();
-    set.add(String(version));
-    versions.set(model, set);
-  }
-  return [...versions].map(([name, set]) => ({ name, versions: set }));
-}
-
-function sampleQueueDepth(registry: ModelRegistry, metrics: Metrics): void {
-  const depth = new Map<string, number>();
-  for (const state of registry.list()) {
-    if (state.state !== 'ready' || !isObservableEngine(state.engine)) continue;
-    depth.set(state.model, (depth.get(state.model) ?? 0) + state.engine.stats().queueDepth);
-  }
-  for (const [model, value] of depth) metrics.queueDepth.set({ model }, value);
-}
-
-async function readEncryptionKey(
-  config: Readonly<Config>,
-  env: Readonly<Record<string, string | undefined>>,
-): Promise<Buffer | undefined> {
-  const { encryptionKeyFile, encryptionKeyEnv } = config.models;
-  if (encryptionKeyFile !== undefined) {
-    return parseEncryptionKey(await readFile(encryptionKeyFile, 'utf8'));
-  }
-  if (encryptionKeyEnv !== undefined) {
-    const value = env[encryptionKeyEnv];
-    if (value === undefined || value === '') {
-      throw new Error(
-        `models.encryptionKeyEnv: environment variable ${encryptionKeyEnv} is not set`,
-      );
-    }
-    return parseEncryptionKey(value);
-  }
-  return undefined;
-}
-
 async function startupStep<T>(step: () => Promise<T>): Promise<T> {
   try {
     return await step();
@@ -379,26 +404,10 @@ async function startupStep<T>(step: () => Promise<T>): Promise<T> {
   }
 }
 
-/** What the configuration's mode forbids, each with the fix. */
-export function startupProblems(config: Readonly<Config>): string[] {
-  const problems: string[] = [];
-  if (config.mode !== 'production') return problems;
-  if (config.models.allowUnsigned) {
-    problems.push(
-      'models.allowUnsigned is refused in production: sign the models (npx bastion sign) and list the publisher key in models.trustedKeys',
-    );
-  }
-  if (!config.audit.enabled) {
-    problems.push('audit.enabled: false is refused in production: every call must be audited');
-  }
-  if (
-    config.server.host !== '127.0.0.1' &&
-    config.server.host !== '::1' &&
-    config.server.tls === undefined
-  ) {
-    problems.push(
-      `server.tls: production listening on ${config.server.host} needs TLS (server.tls.certFile, keyFile), or terminate TLS in front and bind 127.0.0.1`,
-    );
-  }
-  return problems;
+/**
+ * What the configuration's mode forbids: in production, every high finding of `bastion doctor`
+ * (model files aside), one line each naming the key and the fix. Nothing in development.
+ */
+export async function startupProblems(config: Readonly<Config>): Promise<string[]> {
+  return (await productionRefusals(config)).map((line) => `refused in production: ${line}`);
 }

@@ -120,6 +120,33 @@ const help: Readonly<Record<string, CommandHelp>> = {
       ['--since ISO, --until ISO', 'tail: a time window'],
     ],
   },
+  policy: {
+    usage: [
+      'bastion policy fit --data ROWS.csv|ROWS.npy --input NAME [--columns 0,1,...] [--quantile Q] [--slack S] [--action log|flag|reject] [--bounds]',
+      'bastion policy check POLICY.yaml',
+    ],
+    summary:
+      "Fit a signed policy's out-of-distribution reference from training rows (printed as YAML), or validate a policy.yaml.",
+    options: [
+      ['--data FILE', 'fit: training rows, CSV (a header line is skipped) or a 2-D .npy array'],
+      ['--input NAME', 'fit: the model input the rows feed'],
+      ['--columns LIST', 'fit: zero-based CSV columns to use (default: all)'],
+      ['--quantile Q', 'fit: training-score quantile for the threshold (default 0.99)'],
+      ['--slack S', 'fit: headroom over that quantile (default 0.25)'],
+      ['--action A', 'fit: log, flag (default) or reject above the threshold'],
+      ['--bounds', 'fit: also print per-feature observed min/max as input constraints'],
+    ],
+  },
+  doctor: {
+    usage: ['bastion doctor [--config FILE] [--fail-on high|medium|low] [--json]'],
+    summary:
+      'Check a configuration and its files before serving: findings with severity and the fix (exit 1 at or above --fail-on).',
+    options: [
+      ['-c, --config FILE', 'the YAML config (default: $BASTION_CONFIG, else config/default.yaml)'],
+      ['--fail-on SEVERITY', 'high (default), medium or low'],
+      ['--json', 'print findings as JSON'],
+    ],
+  },
 };
 
 /** True when `argv` asks for help (`--help` or `-h` anywhere before a `--`). */

@@ -1,6 +1,7 @@
 import { auditCommand } from './audit-command.js';
 import { type CliCommand, type CliIo, exitCodes } from './cli-io.js';
 import { decryptCommand } from './decrypt-command.js';
+import { doctorCommand } from './doctor-command.js';
 import { encryptCommand } from './encrypt-command.js';
 import { commandHelp, wantsHelp } from './help.js';
 import { keygenCommand } from './keygen-command.js';
@@ -21,6 +22,7 @@ const commands: Readonly<Record<string, CliCommand>> = {
   decrypt: decryptCommand,
   audit: auditCommand,
   policy: policyCommand,
+  doctor: doctorCommand,
 };
 
 const usage = `usage: bastion <command> [options]
@@ -42,11 +44,13 @@ commands:
   policy fit --data ROWS.csv|.npy --input NAME [--bounds]
                                              fit a policy's out-of-distribution reference
   policy check FILE                          validate a policy.yaml
+  doctor [--config FILE] [--fail-on high|medium|low] [--json]
+                                             check a configuration and its files before serving
 
   --version                                  print the version
 
 \`bastion <command> --help\` shows a command's options.
-exit status: 0 success, 1 a verification that failed, 2 bad usage`;
+exit status: 0 success, 1 a verification (or doctor finding) that failed, 2 bad usage`;
 
 /** Runs one `bastion` command line; resolves with the exit code. */
 export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {

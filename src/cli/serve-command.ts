@@ -1,11 +1,13 @@
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from '../config/load-config.js';
-import { createGateway, StartupError } from '../server.js';
+import { createGateway, type Gateway, StartupError } from '../server.js';
 import { type CliCommand, exitCodes } from './cli-io.js';
 
 /**
  * `bastion serve [--config FILE]`: starts the gateway and runs until SIGTERM/SIGINT, then shuts
- * down gracefully. Resolves with the exit code once stopped.
+ * down gracefully (after `server.drainDelayMs`; a second signal ends the delay). SIGHUP reloads
+ * trusted keys, the JWKS and the repository scan, and never stops the process. Resolves with the
+ * exit code once stopped.
  */
 export const serveCommand: CliCommand = async (argv, io) => {
   let configFile: string | undefined;
@@ -21,7 +23,17 @@ export const serveCommand: CliCommand = async (argv, io) => {
     io.stderr(`bastion serve: ${error instanceof Error ? error.message : String(error)}`);
     return exitCodes.usage;
   }
-  let gateway;
+  let gateway: Gateway | undefined;
+  // SIGHUP's default action kills the process; here it reloads what can change safely. Taken
+  // before start-up, so a SIGHUP while the models load does not kill the process either.
+  process.on('SIGHUP', () => {
+    if (gateway === undefined) return;
+    const running = gateway;
+    running.logger.info({ signal: 'SIGHUP' }, 'reloading trusted keys, JWKS and the repository');
+    void running.reload().then((report) => {
+      running.logger.info(report, 'reload done');
+    });
+  });
   try {
     const { config } = loadConfig({ file: configFile, env: io.env, cwd: io.cwd });
     gateway = await createGateway(config, { env: io.env });
@@ -33,7 +45,15 @@ export const serveCommand: CliCommand = async (argv, io) => {
     throw error;
   }
   const stopped = new Promise<number>((resolve) => {
+    let stopping = false;
     const stop = (signal: string): void => {
+      if (stopping) {
+        // A second signal: no more waiting for the load balancer; close now (still gracefully).
+        gateway.logger.info({ signal }, 'second signal: ending the drain delay');
+        gateway.endDrain();
+        return;
+      }
+      stopping = true;
       gateway.logger.info({ signal }, 'shutting down');
       gateway.close().then(
         () => {
@@ -45,9 +65,10 @@ export const serveCommand: CliCommand = async (argv, io) => {
         },
       );
     };
-    process.once('SIGTERM', stop);
-    process.once('SIGINT', stop);
+    process.on('SIGTERM', stop);
+    process.on('SIGINT', stop);
   });
+
   // A promise rejected with nobody listening is a bug, but not a reason to drop every in-flight
   // request and the audit tail with it: log it loudly and keep serving.
   process.on('unhandledRejection', (reason) => {

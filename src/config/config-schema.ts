@@ -93,6 +93,8 @@ export function createConfigSchema(baseDir: string) {
         maxConnections: z.number().int().min(1).max(1_000_000).default(4096),
         /** Bound on graceful shutdown: in-flight requests get this long to finish. */
         shutdownTimeoutMs: z.number().int().min(0).max(600_000).default(10_000),
+        /** At SIGTERM: readiness answers 503 at once, the listeners keep serving this long, then close. */
+        drainDelayMs: z.number().int().min(0).max(300_000).default(0),
         cors: z
           .strictObject({ origins: z.array(z.url().max(2048)).max(64).default([]) })
           .prefault({}),

@@ -58,8 +58,18 @@ export function registerModelRoutes(app: FastifyInstance, options: ModelRoutesOp
       async (request: FastifyRequest<{ Params: ModelParams }>, reply: FastifyReply) => {
         const { model, version } = parseModelParams(request.params);
         request.bastionTarget = { model, version };
-        registry.acquire(model, version).release();
-        return reply.code(200).send();
+        try {
+          registry.acquire(model, version).release();
+        } catch (error) {
+          // Not ready is an answer, not a failure: 503 with the body clients parse.
+          if (!(error instanceof BastionError) || error.code !== 'MODEL_NOT_READY') throw error;
+          request.failure = { code: error.code, reason: undefined };
+          return reply
+            .code(503)
+            .header('retry-after', String(error.retryAfterSec ?? 5))
+            .send({ name: model, ready: false, error: error.message, code: error.code });
+        }
+        return reply.code(200).send({ name: model, ready: true });
       },
     );
   }

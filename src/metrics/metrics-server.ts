@@ -1,10 +1,12 @@
 /**
- * The metrics listener: a bare `node:http` server, apart from the API, serving `GET /metrics`.
+ * The management listener: a bare `node:http` server, apart from the API, serving `GET /metrics`
+ * and the health probes `GET /v2/health/live`, `/v2/health/ready`.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
+import { type HealthAnswer, liveAnswer, readyAnswer } from '../http/health-routes.js';
 
 /** Options for {@link createMetricsServer}. */
 export interface MetricsServerOptions {
@@ -16,6 +18,11 @@ export interface MetricsServerOptions {
   readonly registry: Registry;
   /** When set, a scrape must send `Authorization: Bearer <token>` or gets 401. */
   readonly bearerToken?: string;
+  /**
+   * When set, `/v2/health/live` and `/v2/health/ready` answer here too, without the bearer
+   * token: a kubelet probe cannot read a Secret, and the answer is one boolean.
+   */
+  readonly isReady?: () => boolean;
 }
 
 /** The bound address. */
@@ -37,9 +44,10 @@ function digest(value: string): Buffer {
 }
 
 /**
- * Creates the metrics listener. `GET`/`HEAD /metrics` answer the registry's text; any other path
- * is 404, another method on `/metrics` 405. With a bearer token configured, a request without it
- * (compared in constant time) is 401 before anything else.
+ * Creates the management listener. `GET`/`HEAD /metrics` answer the registry's text; with
+ * `isReady`, the two health paths answer as on the API listener (no token needed); any other path
+ * is 404, another method 405. With a bearer token configured, a request for anything but health
+ * without it (compared in constant time) is 401 before anything else.
  */
 export function createMetricsServer(options: MetricsServerOptions): MetricsServer {
   const { registry } = options;
@@ -58,12 +66,34 @@ export function createMetricsServer(options: MetricsServerOptions): MetricsServe
     res.end(body);
   }
 
+  function health(path: string | undefined): HealthAnswer | undefined {
+    if (options.isReady === undefined) return undefined;
+    if (path === '/v2/health/live') return liveAnswer();
+    if (path === '/v2/health/ready') return readyAnswer(options.isReady);
+    return undefined;
+  }
+
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const path = (req.url ?? '/').split('?', 1)[0];
+    const probe = health(path);
+    if (probe !== undefined) {
+      if (req.method !== 'GET' && req.method !== 'HEAD') {
+        send(res, 405, 'method not allowed\n', { allow: 'GET, HEAD' });
+        return;
+      }
+      const body = JSON.stringify(probe.body);
+      res.writeHead(probe.status, {
+        'content-type': 'application/json; charset=utf-8',
+        'cache-control': 'no-store',
+        ...(probe.status === 503 ? { 'retry-after': '5' } : {}),
+      });
+      res.end(req.method === 'HEAD' ? undefined : body);
+      return;
+    }
     if (!authorized(req)) {
       send(res, 401, 'unauthorized\n', { 'www-authenticate': 'Bearer realm="metrics"' });
       return;
     }
-    const path = (req.url ?? '/').split('?', 1)[0];
     if (path !== '/metrics') {
       send(res, 404, 'not found\n');
       return;

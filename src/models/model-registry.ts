@@ -306,6 +306,12 @@ export function createModelRegistry(options: ModelRegistryOptions): ModelRegistr
     acquire(model, version) {
       const versions = models.get(model);
       if (versions === undefined) {
+        // While the first scan runs, a model not reached yet may still appear: not ready, not 404.
+        if (!started) {
+          throw new BastionError('MODEL_NOT_READY', 'the gateway is still loading its models', {
+            retryAfterSec: 5,
+          });
+        }
         throw new BastionError('MODEL_NOT_FOUND', `model "${model}" is not served here`);
       }
       let chosen: VersionState | undefined;

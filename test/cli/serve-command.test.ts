@@ -122,6 +122,9 @@ void describe('bastion CLI', () => {
     await writeFile(config, 'models:\n  allowUnsigned: true\n');
     const proc = run(['serve', '--config', config], { NODE_ENV: 'production' });
     assert.equal(await proc.exit, 2);
-    assert.match(proc.stderr(), /allowUnsigned is refused in production/);
+    assert.match(
+      proc.stderr(),
+      /refused in production: models.allowUnsigned: .*\(fix: sign the models/,
+    );
   });
 });

@@ -337,7 +337,10 @@ void describe('errors: every bad request gets its status and stable code', () =>
     assert.equal((await gw.get(`/v2/models/iris/versions/1/ready`)).status, 200);
     const failed = await gw.get(`/v2/models/broken/versions/1/ready`);
     assert.equal(failed.status, 503);
-    assertErrorBody(failed.body, 'MODEL_NOT_READY');
+    // The model-ready body clients parse (`name`, `ready`), with the error shape beside it.
+    const { name, ready, ...error } = failed.body as Record<string, unknown>;
+    assert.deepEqual({ name, ready }, { name: 'broken', ready: false });
+    assertErrorBody(error, 'MODEL_NOT_READY');
     assert.match((failed.body as { error: string }).error, /failed/);
     assert.equal((await gw.get(`/v2/models/nope/ready`)).status, 404);
   });

@@ -95,3 +95,36 @@ test('listen fails on a taken port; close is idempotent', async () => {
   await first.close();
   await first.close();
 });
+
+test('the management listener answers the health probes without the metrics token', async (t) => {
+  const metrics = createMetrics({ defaultMetrics: false });
+  let ready = false;
+  const server = createMetricsServer({
+    host: '127.0.0.1',
+    port: 0,
+    registry: metrics.registry,
+    bearerToken: 's3cret-token',
+    isReady: () => ready,
+  });
+  const { port } = await server.listen();
+  t.after(() => server.close());
+
+  const live = await get(port, '/v2/health/live');
+  assert.equal(live.status, 200);
+  assert.deepEqual(JSON.parse(live.body), { live: true });
+  const notReady = await get(port, '/v2/health/ready?probe=1');
+  assert.equal(notReady.status, 503);
+  assert.equal(notReady.headers['retry-after'], '5');
+  assert.deepEqual(JSON.parse(notReady.body), { ready: false });
+  ready = true;
+  const isReady = await get(port, '/v2/health/ready', { authorization: 'Bearer wrong' });
+  assert.equal(isReady.status, 200);
+  assert.deepEqual(JSON.parse(isReady.body), { ready: true });
+  assert.equal((await get(port, '/v2/health/ready', {}, 'HEAD')).body, '');
+  const post = await get(port, '/v2/health/live', {}, 'POST');
+  assert.equal(post.status, 405);
+  // Everything else still needs the token: the probes open nothing more.
+  assert.equal((await get(port, '/metrics')).status, 401);
+  assert.equal((await get(port, '/v2/health')).status, 401);
+  assert.equal((await get(port, '/v2/health/live/x')).status, 401);
+});

@@ -1,0 +1,117 @@
+import type { Config } from '../config/config-schema.js';
+import { type Finding, isLoopbackHost } from './finding.js';
+
+/** Requests per minute at or beyond which a limit never triggers on one instance. */
+export const effectivelyUnlimitedPerMinute = 1_000_000;
+
+/**
+ * The checks that read only the configuration (no file): listener without TLS, metrics open,
+ * HS* algorithms, dev issuer, no trust anchors, unsigned models, audit off / unkeyed / fail-open,
+ * rate limits that never trigger.
+ */
+export function checkConfig(config: Readonly<Config>): Finding[] {
+  const findings: Finding[] = [];
+  const { server, auth, models, audit, metrics, limits } = config;
+  if (!isLoopbackHost(server.host) && server.tls === undefined) {
+    findings.push({
+      id: 'tls-missing',
+      severity: 'high',
+      key: 'server.tls',
+      message: `the API listens on ${server.host} without TLS; tokens and tensors cross the network in clear`,
+      fix: 'set server.tls.certFile and keyFile, or bind server.host: 127.0.0.1 behind a TLS-terminating proxy',
+    });
+  }
+  if (metrics.enabled && !isLoopbackHost(metrics.host) && metrics.bearerTokenFile === undefined) {
+    findings.push({
+      id: 'metrics-open',
+      severity: 'high',
+      key: 'metrics.bearerTokenFile',
+      message: `the metrics listener binds ${metrics.host} and anyone who reaches it can scrape model names and traffic`,
+      fix: 'set metrics.bearerTokenFile (a file holding a random token), or bind metrics.host: 127.0.0.1',
+    });
+  }
+  const hs = auth.algorithms.filter((a) => a.startsWith('HS'));
+  if (hs.length > 0) {
+    findings.push({
+      id: 'hs-algorithm',
+      severity: 'medium',
+      key: 'auth.algorithms',
+      message: `${hs.join(', ')}: a shared secret lets whoever holds it (the gateway included) mint tokens`,
+      fix: 'prefer ES256 or EdDSA with auth.jwksFile / auth.jwksUrl, so the gateway holds only public keys',
+    });
+  }
+  if (auth.devIssuer) {
+    findings.push({
+      id: 'dev-issuer',
+      severity: 'high',
+      key: 'auth.devIssuer',
+      message: 'the local development issuer signs tokens with a key kept on this machine',
+      fix: 'set auth.devIssuer: false and configure auth.issuer, auth.audience and auth.jwksFile / auth.jwksUrl',
+    });
+  }
+  const identities = (models as { trustedIdentities?: unknown }).trustedIdentities;
+  const anchors =
+    models.trustedKeys.length +
+    models.trustedRoots.length +
+    (Array.isArray(identities) ? identities.length : 0);
+  if (anchors === 0) {
+    findings.push({
+      id: 'no-trusted-keys',
+      severity: 'high',
+      key: 'models.trustedKeys',
+      message: 'no publisher key, root or identity is trusted, so no signed model can load',
+      fix: 'list the publisher public keys in models.trustedKeys (or CA files in models.trustedRoots)',
+    });
+  }
+  if (models.allowUnsigned) {
+    findings.push({
+      id: 'unsigned-allowed',
+      severity: 'high',
+      key: 'models.allowUnsigned',
+      message: 'models without a signature are served',
+      fix: 'sign the models (npx bastion sign), list the publisher key in models.trustedKeys and set models.allowUnsigned: false',
+    });
+  }
+  if (!audit.enabled) {
+    findings.push({
+      id: 'audit-disabled',
+      severity: 'high',
+      key: 'audit.enabled',
+      message: 'no audit record is written for any call',
+      fix: 'set audit.enabled: true and audit.path on a persistent volume',
+    });
+  } else {
+    if (audit.hmacKeyFile === undefined) {
+      findings.push({
+        id: 'audit-not-keyed',
+        severity: 'high',
+        key: 'audit.hmacKeyFile',
+        message:
+          'the audit chain is not keyed: anyone who can write the file can rewrite and re-hash it undetected',
+        fix: 'create a key (head -c 32 /dev/urandom > audit-hmac.key; chmod 600) and set audit.hmacKeyFile',
+      });
+    }
+    if (audit.failClosed === false) {
+      findings.push({
+        id: 'audit-fail-open',
+        severity: 'high',
+        key: 'audit.failClosed',
+        message:
+          'when the audit log cannot be written, responses still go out without their record',
+        fix: 'set audit.failClosed: true (the production default)',
+      });
+    }
+  }
+  for (const key of ['requestsPerMinute', 'unauthenticatedPerMinute'] as const) {
+    if (limits[key] >= effectivelyUnlimitedPerMinute) {
+      findings.push({
+        id: 'rate-limit-off',
+        severity: 'medium',
+        key: `limits.${key}`,
+        message: `${limits[key]} requests per minute is more than one instance can serve, so the limit never triggers`,
+        fix: `set limits.${key} to what one caller may legitimately send (default ${key === 'requestsPerMinute' ? 600 : 60})`,
+      });
+    }
+  }
+  return findings;
+}
