@@ -4,8 +4,8 @@ import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { buildApp } from './app.js';
 import type { AuditEntry } from './audit/audit-record.js';
-import { readHmacKeyFile } from './audit/audit-hash.js';
-import { type AuditLog, createAuditLog } from './audit/audit-log.js';
+import type { AuditLog } from './audit/audit-log.js';
+import { openGatewayAudit, startAuditWitness } from './audit/audit-setup.js';
 import { type AuthSetup, createAuthSetup } from './auth/auth-setup.js';
 import type { Config } from './config/config-schema.js';
 import { resolveTuningDefaults } from './config/tuning-defaults.js';
@@ -47,6 +47,8 @@ export interface GatewayOptions {
   readonly logger?: Logger;
   /** The process environment, for `models.encryptionKeyEnv` (only the config names it). */
   readonly env?: Readonly<Record<string, string | undefined>>;
+  /** `serve --recover-audit`: open the audit log over any finding as a new chain segment. */
+  readonly recoverAudit?: boolean;
 }
 
 /** Start-up refused: the configuration is unsafe for its mode, or a file it names is unusable. */
@@ -81,21 +83,11 @@ export async function createGateway(
 
   let audit: AuditLog | undefined;
   if (config.audit.enabled) {
-    const hmacKey =
-      config.audit.hmacKeyFile === undefined
-        ? undefined
-        : await startupStep(() => readHmacKeyFile(config.audit.hmacKeyFile as string));
     audit = await startupStep(() =>
-      createAuditLog({
-        path: config.audit.path,
-        ...(hmacKey === undefined ? {} : { hmacKey }),
-        fsync: config.audit.fsync === 'always' ? 'always' : { intervalMs: config.audit.fsync },
-        maxBytes: config.audit.maxBytes,
-        acceptBrokenTail: config.audit.acceptBrokenTail,
-        onError: (error, failed) => {
-          metrics?.auditWriteFailures.inc(Math.max(1, failed));
-          logger.error({ err: error, records: failed }, 'AUDIT LOG WRITE FAILED');
-        },
+      openGatewayAudit(config, {
+        logger,
+        recover: options.recoverAudit === true,
+        onWriteFailure: (failed) => metrics?.auditWriteFailures.inc(Math.max(1, failed)),
       }),
     );
   }
@@ -196,6 +188,7 @@ export async function createGateway(
   let sampler: NodeJS.Timeout | undefined;
   let poller: RepositoryPoller | undefined;
   let closed: Promise<void> | undefined;
+  let stopWitness: (() => void) | undefined;
   return {
     app,
     registry,
@@ -242,6 +235,9 @@ export async function createGateway(
         outcome: 'allowed',
         reason: `bastion ${bastionVersion}`,
       });
+      if (audit !== undefined) {
+        stopWitness = startAuditWitness(audit, logger, config.audit.witnessIntervalSec);
+      }
       logger.info(
         { host: config.server.host, port, metricsPort, mode: config.mode },
         'bastion listening',
@@ -268,6 +264,7 @@ export async function createGateway(
           if (audit !== undefined) {
             await audit.append({ event: 'server.stop', outcome: 'allowed' }).catch(() => undefined);
             await audit.close();
+            stopWitness?.();
           }
           redis?.disconnect();
         }
@@ -369,6 +366,11 @@ export function startupProblems(config: Readonly<Config>): string[] {
   }
   if (!config.audit.enabled) {
     problems.push('audit.enabled: false is refused in production: every call must be audited');
+  }
+  if (config.audit.enabled && config.audit.hmacKeyFile === undefined) {
+    problems.push(
+      'audit.hmacKeyFile is required in production: without a key anyone who can write the log can re-forge its chain; create one (openssl rand -hex 32 > /etc/bastion/audit-hmac.key, chmod 600) and set audit.hmacKeyFile',
+    );
   }
   if (
     config.server.host !== '127.0.0.1' &&

@@ -4,19 +4,27 @@ import { createGateway, StartupError } from '../server.js';
 import { type CliCommand, exitCodes } from './cli-io.js';
 
 /**
- * `bastion serve [--config FILE]`: starts the gateway and runs until SIGTERM/SIGINT, then shuts
- * down gracefully. Resolves with the exit code once stopped.
+ * `bastion serve [--config FILE] [--recover-audit]`: starts the gateway and runs until
+ * SIGTERM/SIGINT, then shuts down gracefully. Resolves with the exit code once stopped.
+ * `--recover-audit` opens an audit log that does not match its head checkpoint (or has a broken
+ * tail) by starting a new chain segment whose first record says what was found; it is a flag,
+ * not a config key, so it cannot be left on by accident.
  */
 export const serveCommand: CliCommand = async (argv, io) => {
   let configFile: string | undefined;
+  let recoverAudit = false;
   try {
     const { values } = parseArgs({
       args: [...argv],
-      options: { config: { type: 'string', short: 'c' } },
+      options: {
+        config: { type: 'string', short: 'c' },
+        'recover-audit': { type: 'boolean' },
+      },
       strict: true,
       allowPositionals: false,
     });
     configFile = values.config;
+    recoverAudit = values['recover-audit'] === true;
   } catch (error) {
     io.stderr(`bastion serve: ${error instanceof Error ? error.message : String(error)}`);
     return exitCodes.usage;
@@ -24,7 +32,7 @@ export const serveCommand: CliCommand = async (argv, io) => {
   let gateway;
   try {
     const { config } = loadConfig({ file: configFile, env: io.env, cwd: io.cwd });
-    gateway = await createGateway(config, { env: io.env });
+    gateway = await createGateway(config, { env: io.env, recoverAudit });
   } catch (error) {
     if (error instanceof ConfigError || error instanceof StartupError) {
       io.stderr(`bastion serve: ${error.message}`);

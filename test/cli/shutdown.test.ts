@@ -176,7 +176,11 @@ void describe('bastion serve: graceful shutdown under load', () => {
 
       assert.equal(records.at(-1)?.event, 'server.stop', 'the last record is server.stop');
       assert.equal(records.filter((r) => r.event === 'server.stop').length, 1);
-      const verify = await verifyWithCli([auditPath]);
+      const verify = await verifyWithCli(
+        [auditPath],
+        join(dir, 'var/audit-hmac.key'),
+        join(dir, 'var/audit-head.json'),
+      );
       assert.equal(verify.code, 0, verify.stderr);
     },
   );
