@@ -70,6 +70,7 @@ export async function checkAgainstCheckpoint(
   path: string,
   checkpoint: AuditCheckpoint,
   hmacKey: Uint8Array | undefined,
+  forward = true,
 ): Promise<string | undefined> {
   const said = `the checkpoint (written ${checkpoint.ts}) records seq ${checkpoint.seq}, hash ${checkpoint.hash}, ending at byte ${checkpoint.offset} of ${checkpoint.file}`;
   if (checkpoint.log !== path) return `the checkpoint is for ${checkpoint.log}, not ${path}`;
@@ -102,6 +103,7 @@ export async function checkAgainstCheckpoint(
       typeof record === 'string' ? record : `seq ${record.seq} with hash ${record.hash}`;
     return `the head of ${file} differs from the checkpoint: at byte ${checkpoint.offset} there is ${found}; ${said}`;
   }
+  if (!forward) return undefined;
   const existing: string[] = [];
   for (const f of files) {
     if (
@@ -145,11 +147,17 @@ export async function openAuditChain(options: OpenChainOptions): Promise<OpenedC
       }
     } else {
       checkpointSeq = checkpoint.seq;
-      if (tail.state !== 'broken')
-        finding = await checkAgainstCheckpoint(path, checkpoint, hmacKey);
+      // Over a broken tail only the head is looked for: the bytes after it are what is broken.
+      finding = await checkAgainstCheckpoint(path, checkpoint, hmacKey, tail.state !== 'broken');
     }
   }
   if (tail.state === 'broken') {
+    if (finding !== undefined && !recover) {
+      throw new AuditLogError(
+        'AUDIT_CHECKPOINT_MISMATCH',
+        `audit log refused: ${tail.file} has a broken tail (${tail.detail}) and ${finding}. ${recoveryHint}`,
+      );
+    }
     if (!options.acceptBrokenTail && !recover) {
       throw new AuditLogError(
         'AUDIT_BROKEN_TAIL',
