@@ -140,6 +140,8 @@ export function createConfigSchema(baseDir: string) {
         /** File holding the HS* shared secret (only with HS* algorithms). */
         hsSecretFile: path.optional(),
         clockToleranceSec: z.number().int().min(0).max(300).default(30),
+        /** Refuse tokens living longer than this (exp − iat, or exp − now without iat). */
+        maxTokenLifetimeSec: z.number().int().min(1).max(31_536_000).optional(),
         maxTokenBytes: z.number().int().min(256).max(65_536).default(8192),
         jwksTimeoutMs: z.number().int().min(100).max(60_000).default(5000),
         jwksCacheMaxAgeSec: z.number().int().min(1).max(86_400).default(600),
