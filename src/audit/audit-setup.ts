@@ -81,5 +81,8 @@ export function startAuditWitness(log: AuditLog, logger: Logger, intervalSec: nu
   return () => {
     if (timer !== undefined) clearInterval(timer);
     emit();
+    const { records, syncs } = log.stats();
+    const perSync = syncs === 0 ? 0 : Math.round((records / syncs) * 10) / 10;
+    logger.info({ records, syncs, recordsPerSync: perSync }, 'audit log closed');
   };
 }
