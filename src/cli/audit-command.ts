@@ -167,8 +167,7 @@ async function tail(
     );
     return exitCodes.verificationFailed;
   }
-  for (const record of records)
-    io.stdout(canonicalJson(record as unknown as Record<string, unknown>));
+  for (const record of records) io.stdout(canonicalJson(record));
   return exitCodes.ok;
 }
 

@@ -12,7 +12,7 @@ import { type CliCommand, exitCodes } from './cli-io.js';
  */
 export const serveCommand: CliCommand = async (argv, io) => {
   let configFile: string | undefined;
-  let recoverAudit = false;
+  let recoverAudit: boolean;
   try {
     const { values } = parseArgs({
       args: [...argv],

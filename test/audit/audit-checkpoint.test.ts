@@ -46,7 +46,7 @@ async function refused(
 
 async function checkpointOf(path: string) {
   const checkpoint = await readAuditCheckpoint(path, key);
-  assert.ok(checkpoint !== undefined && typeof checkpoint !== 'string', String(checkpoint));
+  assert.ok(checkpoint !== undefined && typeof checkpoint !== 'string', JSON.stringify(checkpoint));
   return checkpoint;
 }
 
@@ -62,9 +62,9 @@ test('the checkpoint records the head: seq, hash, file, offset, time; keyed', as
   assert.equal(checkpoint.log, path);
   // Another key, or an edited field, does not verify.
   const text = await readFile(checkpointPath, 'utf8');
-  assert.match(String(parseAuditCheckpoint(text, new Uint8Array(32))), /does not verify/);
+  assert.match(JSON.stringify(parseAuditCheckpoint(text, new Uint8Array(32))), /does not verify/);
   const edited = text.replace('"seq":6', '"seq":3');
-  assert.match(String(parseAuditCheckpoint(edited, key)), /does not verify/);
+  assert.match(JSON.stringify(parseAuditCheckpoint(edited, key)), /does not verify/);
   // Reopening an untouched log continues the chain.
   const reopened = await createAuditLog({ path, hmacKey: key, checkpointPath });
   assert.equal(reopened.lastSeq, 6);
