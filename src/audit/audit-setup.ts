@@ -3,18 +3,27 @@
  * or in development one created under `stateDir`), the head checkpoint under `stateDir`, and the
  * external witness (a periodic keyed checkpoint line in the application log).
  */
-import { join } from 'node:path';
+import { createHash } from 'node:crypto';
+import { basename, join } from 'node:path';
 import type { Logger } from 'pino';
 import type { Config } from '../config/config-schema.js';
 import { readHmacKeyFile } from './audit-hash.js';
 import { loadOrCreateAuditKey } from './audit-key.js';
 import { createAuditLog, type AuditLog } from './audit-log.js';
 
-/** Where a development start keeps its audit HMAC key, and the default checkpoint file. */
+/**
+ * Where a development start keeps its audit HMAC key, and the checkpoint file: by default
+ * `<stateDir>/audit-checkpoints/<log name>.<12 hex of the log path's SHA-256>.json`, one per audit
+ * log, so gateways that share a `stateDir` keep their own.
+ */
 export function auditStatePaths(config: Readonly<Config>): { key: string; checkpoint: string } {
+  const { path } = config.audit;
+  const id = createHash('sha256').update(path, 'utf8').digest('hex').slice(0, 12);
   return {
     key: join(config.stateDir, 'audit-hmac.key'),
-    checkpoint: config.audit.checkpointFile ?? join(config.stateDir, 'audit-head.json'),
+    checkpoint:
+      config.audit.checkpointFile ??
+      join(config.stateDir, 'audit-checkpoints', `${basename(path)}.${id}.json`),
   };
 }
 
@@ -59,6 +68,7 @@ export async function openGatewayAudit(
       logger.error({ err: error }, 'audit head checkpoint could not be written');
     },
   });
+  logger.info({ auditPath: config.audit.path, checkpointFile: paths.checkpoint }, 'audit log open');
   if (options.recover) {
     logger.warn({ auditHead: log.checkpoint() }, 'audit log opened in recovery (--recover-audit)');
   }

@@ -20,7 +20,7 @@ export interface AuditCommandOptions {
 const usage = [
   'usage: bastion audit verify FILE... [--key FILE] [--checkpoint FILE] [--anchor HASH]',
   '         --key: the audit HMAC key file (--hmac-key-file is the same)',
-  '         --checkpoint: the head checkpoint (<stateDir>/audit-head.json) or a witness log line',
+  '         --checkpoint: the head checkpoint (under <stateDir>/audit-checkpoints/) or a witness log line',
   '       bastion audit tail [FILE] [-n N] [--sub S] [--model M] [--outcome allowed|denied|error] [--since ISO] [--until ISO]',
 ];
 

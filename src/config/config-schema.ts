@@ -195,7 +195,7 @@ export function createConfigSchema(baseDir: string) {
         failClosed: z.boolean().optional(),
         /** Start a new chain segment when the existing log's tail is broken. */
         acceptBrokenTail: z.boolean().default(false),
-        /** The head checkpoint, kept apart from the log; default `<stateDir>/audit-head.json`. */
+        /** The head checkpoint, kept apart from the log; default under `<stateDir>/audit-checkpoints/`. */
         checkpointFile: path.optional(),
         /** Log the keyed audit head (the external witness) this often; 0: never. */
         witnessIntervalSec: z.number().int().min(0).max(86_400).default(60),

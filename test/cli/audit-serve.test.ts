@@ -9,7 +9,15 @@ import type { AuditRecord } from '../../src/audit/audit-record.js';
 import { parseConfigText } from '../../src/config/load-config.js';
 import { startupProblems } from '../../src/server.js';
 import { tempDir } from '../helpers/gateway.js';
-import { bin, copyDemoModels, readAudit, root, runCli, verifyWithCli } from '../helpers/observe.js';
+import {
+  bin,
+  copyDemoModels,
+  defaultCheckpoint,
+  readAudit,
+  root,
+  runCli,
+  verifyWithCli,
+} from '../helpers/observe.js';
 
 const irisInput = JSON.stringify({
   inputs: [{ name: 'features', shape: [1, 4], datatype: 'FP32', data: [6.4, 3.2, 4.5, 1.5] }],
@@ -104,7 +112,6 @@ async function setUp(t: TestContext) {
     yaml,
     log: join(dir, 'var/audit/audit.log'),
     key: join(dir, 'var/audit-hmac.key'),
-    checkpoint: join(dir, 'var/audit-head.json'),
     authorization: `Bearer ${minted.stdout.trim()}`,
   };
 }
@@ -151,12 +158,13 @@ void describe('bastion serve: the audit log is tamper-evident by default', () =>
       );
       first.kill('SIGKILL');
       await first.exited;
+      const checkpoint = await defaultCheckpoint(join(s.dir, 'var'));
       const records = await readAudit(s.log);
       const ids = new Set(records.map((r) => r.requestId));
       const missing = answered.filter((id) => !ids.has(id));
       assert.deepEqual(missing, [], 'every answered request has its record after SIGKILL');
       assert.ok(!records.some((r) => r.event === 'server.stop'), 'it really was killed');
-      const afterKill = await verifyWithCli([s.log], s.key, s.checkpoint);
+      const afterKill = await verifyWithCli([s.log], s.key, checkpoint);
       assert.equal(afterKill.code, 0, afterKill.stderr);
 
       // A start after the crash is accepted (the checkpoint may lag the log, never lead it).
@@ -180,7 +188,7 @@ void describe('bastion serve: the audit log is tamper-evident by default', () =>
       const lines = text.split('\n').filter((l) => l !== '');
       await writeFile(s.log, `${lines.slice(0, -3).join('\n')}\n`);
       await refusedStart(t, s.config, /shorter than the checkpoint/, /--recover-audit/);
-      const cut = await verifyWithCli([s.log], s.key, s.checkpoint);
+      const cut = await verifyWithCli([s.log], s.key, checkpoint);
       assert.equal(cut.code, 1);
       assert.match(cut.stderr, /TRUNCATED.*3 record\(s\) cut from the end/);
 
@@ -192,7 +200,7 @@ void describe('bastion serve: the audit log is tamper-evident by default', () =>
       const segment = (await readAudit(s.log)).find((r) => r.event === 'audit.segment');
       assert.ok(segment, 'a segment record');
       assert.match(segment.reason ?? '', /recovery requested: .*shorter than the checkpoint/);
-      const afterRecovery = await verifyWithCli([s.log], s.key, s.checkpoint);
+      const afterRecovery = await verifyWithCli([s.log], s.key, checkpoint);
       assert.equal(afterRecovery.code, 0, afterRecovery.stderr);
 
       // Rewritten and re-hashed without the key (plain SHA-256, as an unkeyed log would be).

@@ -4,7 +4,15 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { tempDir } from '../helpers/gateway.js';
-import { bin, copyDemoModels, readAudit, root, runCli, verifyWithCli } from '../helpers/observe.js';
+import {
+  bin,
+  copyDemoModels,
+  defaultCheckpoint,
+  readAudit,
+  root,
+  runCli,
+  verifyWithCli,
+} from '../helpers/observe.js';
 
 /** What one client saw for one request. */
 interface Seen {
@@ -179,7 +187,7 @@ void describe('bastion serve: graceful shutdown under load', () => {
       const verify = await verifyWithCli(
         [auditPath],
         join(dir, 'var/audit-hmac.key'),
-        join(dir, 'var/audit-head.json'),
+        await defaultCheckpoint(join(dir, 'var')),
       );
       assert.equal(verify.code, 0, verify.stderr);
     },

@@ -86,6 +86,14 @@ export function verifyWithCli(
   ]);
 }
 
+/** The one default head checkpoint a gateway with this `stateDir` keeps. */
+export async function defaultCheckpoint(stateDir: string): Promise<string> {
+  const dir = join(stateDir, 'audit-checkpoints');
+  const names = await readdir(dir);
+  if (names.length !== 1) throw new Error(`expected one checkpoint in ${dir}: ${names.join(', ')}`);
+  return join(dir, names[0] as string);
+}
+
 /**
  * Writes an audit HMAC key and returns the `audit:` YAML lines that use it with `path` and a
  * checkpoint beside it (`<dir>/audit-head.json`), so a test can restart on the same log.
