@@ -4,8 +4,8 @@ import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { buildApp } from './app.js';
 import type { AuditEntry } from './audit/audit-record.js';
-import { readHmacKeyFile } from './audit/audit-hash.js';
-import { type AuditLog, createAuditLog } from './audit/audit-log.js';
+import type { AuditLog } from './audit/audit-log.js';
+import { openGatewayAudit, startAuditWitness } from './audit/audit-setup.js';
 import { type AuthSetup, createAuthSetup } from './auth/auth-setup.js';
 import type { Config } from './config/config-schema.js';
 import { resolveTuningDefaults } from './config/tuning-defaults.js';
@@ -62,6 +62,8 @@ export interface GatewayOptions {
   readonly logger?: Logger;
   /** The process environment, for `models.encryptionKeyEnv` (only the config names it). */
   readonly env?: Readonly<Record<string, string | undefined>>;
+  /** `serve --recover-audit`: open the audit log over any finding as a new chain segment. */
+  readonly recoverAudit?: boolean;
 }
 
 /** Start-up refused: the configuration is unsafe for its mode, or a file it names is unusable. */
@@ -96,21 +98,11 @@ export async function createGateway(
 
   let audit: AuditLog | undefined;
   if (config.audit.enabled) {
-    const hmacKey =
-      config.audit.hmacKeyFile === undefined
-        ? undefined
-        : await startupStep(() => readHmacKeyFile(config.audit.hmacKeyFile as string));
     audit = await startupStep(() =>
-      createAuditLog({
-        path: config.audit.path,
-        ...(hmacKey === undefined ? {} : { hmacKey }),
-        fsync: config.audit.fsync === 'always' ? 'always' : { intervalMs: config.audit.fsync },
-        maxBytes: config.audit.maxBytes,
-        acceptBrokenTail: config.audit.acceptBrokenTail,
-        onError: (error, failed) => {
-          metrics?.auditWriteFailures.inc(Math.max(1, failed));
-          logger.error({ err: error, records: failed }, 'AUDIT LOG WRITE FAILED');
-        },
+      openGatewayAudit(config, {
+        logger,
+        recover: options.recoverAudit === true,
+        onWriteFailure: (failed) => metrics?.auditWriteFailures.inc(Math.max(1, failed)),
       }),
     );
   }
@@ -246,6 +238,7 @@ export async function createGateway(
     verifier: auth.verifier,
     jwksFile: config.auth.jwksFile ?? auth.devIssuer?.jwksFile,
   });
+  let stopWitness: (() => void) | undefined;
   return {
     app,
     registry,
@@ -312,6 +305,9 @@ export async function createGateway(
         outcome: 'allowed',
         reason: `bastion ${bastionVersion}`,
       });
+      if (audit !== undefined) {
+        stopWitness = startAuditWitness(audit, logger, config.audit.witnessIntervalSec);
+      }
       const ready = registry.list().filter((s) => s.state === 'ready').length;
       logger.info(
         { host: config.server.host, port, metricsPort, mode: config.mode, readyVersions: ready },
@@ -357,6 +353,7 @@ export async function createGateway(
           if (audit !== undefined) {
             await audit.append({ event: 'server.stop', outcome: 'allowed' }).catch(() => undefined);
             await audit.close();
+            stopWitness?.();
           }
           redis?.disconnect();
         }

@@ -5,7 +5,9 @@
  * serialized as JSON with keys sorted by UTF-16 code units, no whitespace, strings escaped as
  * `JSON.stringify` does and numbers written by ECMAScript's Number-to-String. For the flat
  * objects of string and number values that audit records are, this is exactly RFC 8785 (JCS), so
- * any JCS implementation reproduces it. Absent fields are omitted, never written as `null`.
+ * any JCS implementation reproduces it (test/audit/audit-hash.test.ts checks RFC 8785's own
+ * examples). Records carry every field, `null` where it does not apply; a field absent from an
+ * older record is omitted, never turned into `null`, so old logs still verify.
  *
  * `hash` = lowercase hex of SHA-256 over the UTF-8 bytes of that canonical form, or of
  * HMAC-SHA-256 with the configured key. Each file line is the canonical form of the whole record
@@ -13,17 +15,71 @@
  */
 import { createHash, createHmac } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import type { AuditRecord } from './audit-record.js';
+import { auditRecordFields, type AuditRecord } from './audit-record.js';
 
 /** Shortest HMAC key accepted, in bytes. */
 export const minHmacKeyBytes = 32;
 
-/** Serializes a flat object of JSON scalar values canonically (sorted keys, no whitespace). */
+function scalarJson(value: unknown): string {
+  if (typeof value === 'number' && !Number.isFinite(value)) {
+    throw new TypeError('canonical JSON: numbers must be finite (RFC 8785)');
+  }
+  return JSON.stringify(value);
+}
+
+/**
+ * Serializes a flat object of JSON scalar values canonically (RFC 8785 for flat objects: keys
+ * sorted by UTF-16 code units, no whitespace); `undefined` values are omitted.
+ *
+ * @throws TypeError for a non-finite number.
+ */
 export function canonicalJson(value: Readonly<Record<string, unknown>>): string {
   const keys = Object.keys(value)
     .filter((key) => value[key] !== undefined)
     .sort();
-  return `{${keys.map((key) => `${JSON.stringify(key)}:${JSON.stringify(value[key])}`).join(',')}}`;
+  return `{${keys.map((key) => `${JSON.stringify(key)}:${scalarJson(value[key])}`).join(',')}}`;
+}
+
+const hashIndex = auditRecordFields.indexOf('hash');
+const fieldsBeforeHash = auditRecordFields.slice(0, hashIndex);
+const fieldsAfterHash = auditRecordFields.slice(hashIndex + 1);
+const fieldPrefixes: ReadonlyMap<string, string> = new Map(
+  auditRecordFields.map((f) => [f, `${JSON.stringify(f)}:`]),
+);
+
+function joinFields(record: Readonly<Record<string, unknown>>, fields: readonly string[]): string {
+  let out = '';
+  for (const field of fields) {
+    const value = record[field];
+    if (value === undefined) throw new TypeError(`audit record: field "${field}" is missing`);
+    out += `${out === '' ? '' : ','}${fieldPrefixes.get(field) ?? ''}${scalarJson(value)}`;
+  }
+  return out;
+}
+
+/** A record's hash and its file line (without `\n`), from one serialization. */
+export interface SerializedAuditRecord {
+  readonly hash: string;
+  readonly line: string;
+}
+
+/**
+ * Hashes and serializes a record in one pass: every field is written once, into the canonical
+ * body that is hashed; the line is that body with `"hash"` spliced in at its sorted place. The
+ * result equals `computeAuditHash` and `canonicalJson` of the whole record.
+ *
+ * @throws TypeError when a field of {@link auditRecordFields} (other than `hash`) is missing.
+ */
+export function serializeAuditRecord(
+  record: Omit<AuditRecord, 'hash'>,
+  hmacKey?: Uint8Array,
+): SerializedAuditRecord {
+  const fields = record as unknown as Readonly<Record<string, unknown>>;
+  const before = joinFields(fields, fieldsBeforeHash);
+  const after = joinFields(fields, fieldsAfterHash);
+  const h = hmacKey === undefined ? createHash('sha256') : createHmac('sha256', hmacKey);
+  const hash = h.update(`{${before},${after}}`, 'utf8').digest('hex');
+  return { hash, line: `{${before},"hash":"${hash}",${after}}` };
 }
 
 /** The canonical form that is hashed: every field but `hash`. */

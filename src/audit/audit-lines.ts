@@ -11,10 +11,10 @@ export interface AuditLine {
   readonly terminated: boolean;
 }
 
-/** Streams the lines of `path` in order, reading in chunks. */
-export async function* readAuditLines(path: string): AsyncGenerator<AuditLine> {
+/** Streams the lines of `path` in order from byte `start` (default 0), reading in chunks. */
+export async function* readAuditLines(path: string, start = 0): AsyncGenerator<AuditLine> {
   let rest: Buffer = Buffer.alloc(0);
-  for await (const chunk of createReadStream(path, { highWaterMark: 256 * 1024 })) {
+  for await (const chunk of createReadStream(path, { highWaterMark: 256 * 1024, start })) {
     let buf = rest.length === 0 ? (chunk as Buffer) : Buffer.concat([rest, chunk as Buffer]);
     let nl = buf.indexOf(0x0a);
     while (nl !== -1) {

@@ -16,74 +16,21 @@
  * {@link AuditLog.writeFailures} report the failures.
  */
 import { mkdir, open, rename, stat, type FileHandle } from 'node:fs/promises';
-import { basename, dirname } from 'node:path';
-import { computeAuditHash, canonicalJson } from './audit-hash.js';
-import {
-  genesisHash,
-  normalizeAuditEntry,
-  type AuditEntry,
-  type AuditRecord,
-  type AuditRecordBody,
-} from './audit-record.js';
+import { dirname } from 'node:path';
+import { createCheckpointKeeper, type AuditHead } from './audit-checkpoint.js';
+import type { AuditLog, AuditLogOptions } from './audit-log-types.js';
+import { serializeAuditRecord } from './audit-hash.js';
+import { openAuditChain } from './audit-open.js';
+import { normalizeAuditEntry, type AuditRecord, type AuditRecordBody } from './audit-record.js';
 import { AuditLogError } from './audit-log-error.js';
-import { inspectAuditTail, rotatedAuditPath } from './audit-tail.js';
+import { rotatedAuditPath } from './audit-tail.js';
 
-/** When records are flushed to stable storage; see the module comment. */
-export type AuditFsyncPolicy = 'always' | { readonly intervalMs: number };
-
-/** Options for {@link createAuditLog}. */
-export interface AuditLogOptions {
-  /** The audit file (JSON lines). Its folder is created (mode 0700) if missing. */
-  readonly path: string;
-  /** HMAC-SHA-256 key for the chain (see `readHmacKeyFile`); plain SHA-256 when absent. */
-  readonly hmacKey?: Uint8Array;
-  /** Durability policy; default `'always'`. */
-  readonly fsync?: AuditFsyncPolicy;
-  /**
-   * Rotate when the file would grow past this many bytes: it is renamed to `<path>.<last seq,
-   * 12 digits>` and the chain continues in a new file. Rotation happens between batches, so a
-   * file may exceed the limit by up to one batch. Default: no rotation.
-   */
-  readonly maxBytes?: number;
-  /**
-   * Open over a broken tail (a torn or modified last record) instead of refusing: the broken
-   * file is renamed to `<path>.broken-<time>` (kept for forensics) and a new chain segment starts
-   * with an `audit.segment` record whose `reason` records the break. Default false.
-   */
-  readonly acceptBrokenTail?: boolean;
-  /** Called once per failed write with the error and the number of records it failed. */
-  readonly onError?: (error: Error, failedRecords: number) => void;
-  /** Mode of a newly created audit file; default 0o600. */
-  readonly fileMode?: number;
-  /** Clock for `ts`; default `() => new Date()`. */
-  readonly now?: () => Date;
-}
-
-/** An open audit log. */
-export interface AuditLog {
-  /** The file being written. */
-  readonly path: string;
-  /** False after a write failed, true again after the next successful write. */
-  readonly healthy: boolean;
-  /** Appends that were rejected because their record could not be written. */
-  readonly writeFailures: number;
-  /** `seq` of the last record written (0 when none). */
-  readonly lastSeq: number;
-  /** `hash` of the last record written ({@link genesisHash} when none): an anchor for verify. */
-  readonly lastHash: string;
-  /**
-   * Queues a record; resolves with it once durable per the fsync policy.
-   *
-   * @throws TypeError (as a rejection) for a field that is not allowed or has the wrong type;
-   *   {@link AuditLogError} `AUDIT_WRITE_FAILED` when it could not be written, `AUDIT_CLOSED`
-   *   after {@link AuditLog.close}.
-   */
-  append(entry: AuditEntry): Promise<AuditRecord>;
-  /** Resolves when every record appended so far is written and fsynced. */
-  flush(): Promise<void>;
-  /** Flushes every queued record, fsyncs and closes the file. Idempotent. */
-  close(): Promise<void>;
-}
+export type {
+  AuditFsyncPolicy,
+  AuditLog,
+  AuditLogOptions,
+  AuditLogStats,
+} from './audit-log-types.js';
 
 interface PendingRecord {
   readonly kind: 'record';
@@ -113,16 +60,14 @@ async function fsyncDir(path: string): Promise<void> {
   }
 }
 
-function compactTime(date: Date): string {
-  return date.toISOString().replace(/[-:]/g, '').replace('.', '');
-}
-
 /**
  * Opens (or creates) the audit log at `options.path`, checking the end of the existing chain so
  * that `seq` and the hash chain continue across restarts.
  *
  * @throws AuditLogError `AUDIT_BROKEN_TAIL` when the last record is torn or does not verify and
- *   `acceptBrokenTail` is not set; a file system error when the file cannot be opened.
+ *   neither `acceptBrokenTail` nor `recover` is set; `AUDIT_CHECKPOINT_MISMATCH` when the log does
+ *   not match its checkpoint (see `checkpointPath`); a file system error when the file cannot be
+ *   opened.
  */
 export async function createAuditLog(options: AuditLogOptions): Promise<AuditLog> {
   const { path, hmacKey, maxBytes, onError } = options;
@@ -134,29 +79,27 @@ export async function createAuditLog(options: AuditLogOptions): Promise<AuditLog
   }
 
   await mkdir(dirname(path), { recursive: true, mode: 0o700 });
-  const tail = await inspectAuditTail(path, hmacKey);
-  let lastSeq = 0;
-  let lastHash = genesisHash;
-  let segmentReason: string | undefined;
-  if (tail.state === 'ok') {
-    lastSeq = tail.seq;
-    lastHash = tail.hash;
-  } else if (tail.state === 'broken') {
-    if (options.acceptBrokenTail !== true) {
-      throw new AuditLogError(
-        'AUDIT_BROKEN_TAIL',
-        `audit log ${tail.file} has a broken tail: ${tail.detail}. Check it with "bastion audit verify"; to start a new chain segment instead, set acceptBrokenTail`,
-      );
+  const opened = await openAuditChain({
+    path,
+    hmacKey,
+    checkpointPath: options.checkpointPath,
+    acceptBrokenTail: options.acceptBrokenTail === true,
+    recover: options.recover === true,
+    now,
+  });
+  let lastSeq = opened.lastSeq;
+  let lastHash = opened.lastHash;
+  const segmentReason = opened.segmentReason;
+  const stats = { records: 0, syncs: 0, writes: 0 };
+  const keeper = createCheckpointKeeper(options.checkpointPath, hmacKey, now, (error) => {
+    try {
+      options.onCheckpointError?.(error);
+    } catch {
+      // A throwing listener must not stop the writer.
     }
-    let where = basename(tail.file);
-    if (tail.file === path) {
-      const aside = `${path}.broken-${compactTime(now())}`;
-      await rename(path, aside);
-      where = `${basename(path)} (moved to ${basename(aside)})`;
-    }
-    lastSeq = tail.lastSeq;
-    segmentReason = `broken tail in ${where}: ${tail.detail}; new chain segment after seq ${tail.lastSeq}`;
-  }
+  });
+  /** The head written but (in interval mode) not yet fsynced. */
+  let writtenHead: AuditHead | undefined;
 
   let handle: FileHandle | undefined;
   let size = 0;
@@ -190,6 +133,7 @@ export async function createAuditLog(options: AuditLogOptions): Promise<AuditLog
 
   async function rotate(h: FileHandle): Promise<void> {
     await h.datasync();
+    stats.syncs++;
     await h.close();
     handle = undefined;
     await rename(path, rotatedAuditPath(path, lastSeq));
@@ -244,15 +188,15 @@ export async function createAuditLog(options: AuditLogOptions): Promise<AuditLog
     let seq = lastSeq;
     let prevHash = lastHash;
     const records: AuditRecord[] = [];
-    const lines: string[] = [];
+    let text = '';
     for (const item of batch) {
       const unsigned = { ...item.body, seq: ++seq, ts: item.ts, prevHash };
-      const record = { ...unsigned, hash: computeAuditHash(unsigned, hmacKey) } as AuditRecord;
-      records.push(record);
-      lines.push(canonicalJson(record as unknown as Record<string, unknown>));
-      prevHash = record.hash;
+      const { hash, line } = serializeAuditRecord(unsigned, hmacKey);
+      records.push({ ...unsigned, hash });
+      text += `${line}\n`;
+      prevHash = hash;
     }
-    const data = Buffer.from(`${lines.join('\n')}\n`, 'utf8');
+    const data = Buffer.from(text, 'utf8');
     try {
       await repair();
       let h = await ensureOpen();
@@ -261,7 +205,11 @@ export async function createAuditLog(options: AuditLogOptions): Promise<AuditLog
         h = await ensureOpen();
       }
       await writeAll(h, data);
-      if (policy === 'always') await h.datasync();
+      stats.writes++;
+      if (policy === 'always') {
+        await h.datasync();
+        stats.syncs++;
+      }
     } catch (error) {
       await repair().catch(() => undefined);
       fail(
@@ -274,7 +222,10 @@ export async function createAuditLog(options: AuditLogOptions): Promise<AuditLog
     lastSeq = seq;
     lastHash = prevHash;
     healthy = true;
-    if (policy !== 'always') {
+    stats.records += batch.length;
+    writtenHead = { log: path, file: path, offset: size, seq, hash: prevHash };
+    if (policy === 'always') keeper.update(writtenHead);
+    else {
       dirty = true;
       scheduleSync();
     }
@@ -285,7 +236,12 @@ export async function createAuditLog(options: AuditLogOptions): Promise<AuditLog
 
   async function sync(items: readonly PendingSync[]): Promise<void> {
     try {
-      if (dirty && handle !== undefined) await handle.datasync();
+      const head = writtenHead;
+      if (dirty && handle !== undefined) {
+        await handle.datasync();
+        stats.syncs++;
+        if (head !== undefined) keeper.update(head);
+      }
       dirty = false;
       for (const item of items) item.resolve();
     } catch (error) {
@@ -323,8 +279,19 @@ export async function createAuditLog(options: AuditLogOptions): Promise<AuditLog
     }
   }
 
+  let kicked = false;
+  /**
+   * Starts the writer after the current event-loop turn, so every record appended in that turn
+   * (many requests answered together) shares one write and one fdatasync; while a write is in
+   * flight, new records queue for the next one.
+   */
   function kick(): void {
-    if (!draining) void drain();
+    if (draining || kicked) return;
+    kicked = true;
+    setImmediate(() => {
+      kicked = false;
+      if (!draining) void drain();
+    });
   }
 
   function flush(): Promise<void> {
@@ -343,6 +310,9 @@ export async function createAuditLog(options: AuditLogOptions): Promise<AuditLog
       const h = handle;
       handle = undefined;
       await h?.close();
+      await keeper.close().catch((error: unknown) => {
+        options.onCheckpointError?.(error instanceof Error ? error : new Error(String(error)));
+      });
     }
   }
 
@@ -376,6 +346,8 @@ export async function createAuditLog(options: AuditLogOptions): Promise<AuditLog
         kick();
       });
     },
+    checkpoint: () => keeper.current(),
+    stats: () => ({ ...stats }),
     flush,
     close() {
       closed = true;

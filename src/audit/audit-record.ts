@@ -33,57 +33,91 @@ export type AuditOutcome = 'allowed' | 'denied' | 'error';
 const outcomes: readonly AuditOutcome[] = ['allowed', 'denied', 'error'];
 
 /**
+ * Every field of a written record, in canonical (sorted) order: the one list that the types, the
+ * checks and the serializer derive from. Every record carries every field; a field that does not
+ * apply is `null` (CONTRACT "Audit log").
+ */
+export const auditRecordFields = [
+  'durationMs',
+  'event',
+  'hash',
+  'inputSha256',
+  'ip',
+  'method',
+  'model',
+  'outcome',
+  'path',
+  'prevHash',
+  'reason',
+  'requestId',
+  'seq',
+  'status',
+  'sub',
+  'ts',
+  'version',
+] as const;
+
+/** One of {@link auditRecordFields}. */
+export type AuditRecordField = (typeof auditRecordFields)[number];
+
+/** Fields the writer sets itself; a caller never passes them. */
+export const auditWriterFields = ['seq', 'ts', 'prevHash', 'hash'] as const;
+
+/** The value of each field a caller may give (`null` or absent: does not apply). */
+interface AuditEntryValues {
+  /** The request id (`x-request-id`). */
+  requestId: string;
+  /** The token subject, only after the token verified. */
+  sub: string;
+  /** The client address. */
+  ip: string;
+  /** The HTTP method. */
+  method: string;
+  /** The route path; anything from `?` on is dropped, so query strings never reach the log. */
+  path: string;
+  model: string;
+  /** The model version, written as a string. */
+  version: string | number;
+  /** The HTTP status sent. */
+  status: number;
+  /** Why it was denied or failed: a short, stable explanation, never a secret. */
+  reason: string;
+  durationMs: number;
+  /** Hex SHA-256 of the request body; `null` when the body was never read. */
+  inputSha256: string;
+}
+
+type Covered = keyof AuditEntryValues | 'event' | 'outcome' | (typeof auditWriterFields)[number];
+/** Compiles only while {@link auditRecordFields} is exactly the fields of the types below. */
+export const auditFieldListIsComplete: [AuditRecordField] extends [Covered]
+  ? [Covered] extends [AuditRecordField]
+    ? true
+    : never
+  : never = true;
+
+/**
  * What a caller hands to `append`: only these fields can ever reach the audit log. There is
  * deliberately no free-form field, so a token, header or tensor has nowhere to go.
  */
-export interface AuditEntry {
-  readonly event: AuditEvent;
-  readonly outcome: AuditOutcome;
-  /** The request id (`x-request-id`). */
-  readonly requestId?: string;
-  /** The token subject, only after the token verified. */
-  readonly sub?: string;
-  /** The client address. */
-  readonly ip?: string;
-  /** The HTTP method. */
-  readonly method?: string;
-  /** The route path; anything from `?` on is dropped, so query strings never reach the log. */
-  readonly path?: string;
-  readonly model?: string;
-  /** The model version, written as a string. */
-  readonly version?: string | number;
-  /** The HTTP status sent. */
-  readonly status?: number;
-  /** Why it was denied or failed: a short, stable explanation, never a secret. */
-  readonly reason?: string;
-  readonly durationMs?: number;
-  /** Hex SHA-256 of the request body; the body itself is never written. */
-  readonly inputSha256?: string;
-}
+export type AuditEntry = { readonly event: AuditEvent; readonly outcome: AuditOutcome } & {
+  readonly [K in keyof AuditEntryValues]?: AuditEntryValues[K] | null;
+};
 
-/** A record as written: the entry plus sequence number, time and chain hashes. */
-export interface AuditRecord {
+/** A record as written: every field present, `null` where it does not apply. */
+export type AuditRecord = {
   readonly seq: number;
   /** ISO 8601 UTC time at which `append` was called. */
   readonly ts: string;
   readonly event: AuditEvent;
   readonly outcome: AuditOutcome;
-  readonly requestId?: string;
-  readonly sub?: string;
-  readonly ip?: string;
-  readonly method?: string;
-  readonly path?: string;
-  readonly model?: string;
-  readonly version?: string;
-  readonly status?: number;
-  readonly reason?: string;
-  readonly durationMs?: number;
-  readonly inputSha256?: string;
   /** `hash` of the previous record, or {@link genesisHash} for the first record of a chain. */
   readonly prevHash: string;
   /** Hex SHA-256 (or HMAC-SHA-256) of the canonical form of every other field. */
   readonly hash: string;
-}
+} & {
+  readonly [K in keyof AuditEntryValues]:
+    (K extends 'version' ? string : AuditEntryValues[K]) | null;
+};
 
 /** The `prevHash` of the first record of a chain: 64 zeros. */
 export const genesisHash = '0'.repeat(64);
@@ -92,22 +126,10 @@ export const genesisHash = '0'.repeat(64);
 export const maxAuditFieldLength = 1024;
 
 const stringFields = ['requestId', 'sub', 'ip', 'method', 'path', 'model', 'reason'] as const;
-const entryFields: ReadonlySet<string> = new Set<string>([
-  'event',
-  'outcome',
-  ...stringFields,
-  'version',
-  'status',
-  'durationMs',
-  'inputSha256',
-]);
-const recordFields: ReadonlySet<string> = new Set<string>([
-  ...entryFields,
-  'seq',
-  'ts',
-  'prevHash',
-  'hash',
-]);
+const entryFields: ReadonlySet<string> = new Set<string>(
+  auditRecordFields.filter((f) => !(auditWriterFields as readonly string[]).includes(f)),
+);
+const recordFields: ReadonlySet<string> = new Set<string>(auditRecordFields);
 const eventSet: ReadonlySet<string> = new Set<string>(auditEvents);
 const hexDigest = /^[0-9a-f]{64}$/;
 const isoTime = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?Z$/;
@@ -118,12 +140,14 @@ function cut(value: string): string {
     : `${value.slice(0, maxAuditFieldLength - 1)}…`;
 }
 
-/** The record without seq, ts and hashes, as built from an entry. */
-export type AuditRecordBody = Omit<AuditRecord, 'seq' | 'ts' | 'prevHash' | 'hash'>;
+/** The record without seq, ts and hashes, as built from an entry (every field present). */
+export type AuditRecordBody = Omit<AuditRecord, (typeof auditWriterFields)[number]>;
+
+const given = (value: unknown): boolean => value !== undefined && value !== null;
 
 /**
  * Checks an entry and copies exactly the allowed fields, normalized (version as a string, path
- * without query, long strings cut).
+ * without query, long strings cut); a field not given is `null`.
  *
  * @throws TypeError naming the field when a field is unknown or has the wrong type; that is a
  *   programming error in the caller, not an audit write failure.
@@ -138,44 +162,47 @@ export function normalizeAuditEntry(entry: AuditEntry): AuditRecordBody {
   if (!outcomes.includes(entry.outcome)) {
     throw new TypeError(`audit entry: unknown outcome ${JSON.stringify(entry.outcome)}`);
   }
-  const out: Record<string, unknown> = { event: entry.event, outcome: entry.outcome };
+  const out: Record<string, unknown> = {};
+  for (const field of entryFields) out[field] = null;
+  out['event'] = entry.event;
+  out['outcome'] = entry.outcome;
   for (const field of stringFields) {
     const value = raw[field];
-    if (value === undefined) continue;
+    if (!given(value)) continue;
     if (typeof value !== 'string') throw new TypeError(`audit entry: "${field}" must be a string`);
     out[field] = cut(field === 'path' ? (value.split('?', 1)[0] ?? '') : value);
   }
-  if (entry.version !== undefined) {
-    const version = entry.version;
+  const { version, status, durationMs, inputSha256 } = entry;
+  if (version !== undefined && version !== null) {
     if (typeof version !== 'string' && !(typeof version === 'number' && Number.isFinite(version))) {
       throw new TypeError('audit entry: "version" must be a string or a finite number');
     }
     out['version'] = cut(String(version));
   }
-  if (entry.status !== undefined) {
-    if (!Number.isInteger(entry.status))
-      throw new TypeError('audit entry: "status" must be an integer');
-    out['status'] = entry.status;
+  if (status !== undefined && status !== null) {
+    if (!Number.isInteger(status)) throw new TypeError('audit entry: "status" must be an integer');
+    out['status'] = status;
   }
-  if (entry.durationMs !== undefined) {
-    if (!Number.isFinite(entry.durationMs) || entry.durationMs < 0) {
+  if (durationMs !== undefined && durationMs !== null) {
+    if (!Number.isFinite(durationMs) || durationMs < 0) {
       throw new TypeError('audit entry: "durationMs" must be a finite number >= 0');
     }
     // Three decimals keep the canonical form short and identical in every JSON implementation.
-    out['durationMs'] = Math.round(entry.durationMs * 1000) / 1000;
+    out['durationMs'] = Math.round(durationMs * 1000) / 1000;
   }
-  if (entry.inputSha256 !== undefined) {
-    if (typeof entry.inputSha256 !== 'string' || !hexDigest.test(entry.inputSha256)) {
+  if (inputSha256 !== undefined && inputSha256 !== null) {
+    if (typeof inputSha256 !== 'string' || !hexDigest.test(inputSha256)) {
       throw new TypeError('audit entry: "inputSha256" must be 64 lowercase hex digits');
     }
-    out['inputSha256'] = entry.inputSha256;
+    out['inputSha256'] = inputSha256;
   }
   return out as unknown as AuditRecordBody;
 }
 
 /**
  * Parses one audit line's JSON value into a record, checking every field's type and that no other
- * field is present. Returns a message instead of throwing, for the verifier's report.
+ * field is present. A field that does not apply is `null` (or, in logs written before every field
+ * was always present, absent). Returns a message instead of throwing, for the verifier's report.
  */
 export function parseAuditRecord(value: unknown): AuditRecord | string {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return 'not an object';
@@ -193,11 +220,11 @@ export function parseAuditRecord(value: unknown): AuditRecord | string {
   if (typeof prevHash !== 'string' || !hexDigest.test(prevHash)) return 'bad prevHash';
   if (typeof hash !== 'string' || !hexDigest.test(hash)) return 'bad hash';
   for (const field of [...stringFields, 'version', 'inputSha256'] as const) {
-    if (raw[field] !== undefined && typeof raw[field] !== 'string') return `bad ${field}`;
+    if (given(raw[field]) && typeof raw[field] !== 'string') return `bad ${field}`;
   }
   for (const field of ['status', 'durationMs'] as const) {
     const v = raw[field];
-    if (v !== undefined && (typeof v !== 'number' || !Number.isFinite(v))) return `bad ${field}`;
+    if (given(v) && (typeof v !== 'number' || !Number.isFinite(v))) return `bad ${field}`;
   }
   return raw as unknown as AuditRecord;
 }

@@ -8,10 +8,12 @@
  * An `audit.segment` record with the genesis `prevHash` legitimately restarts the chain (the
  * writer opened over a broken tail); it is reported in `segments`. Without an HMAC key, someone
  * who can write the file can rebuild a whole chain; with one, they cannot. Whole records cut from
- * the end are only caught against an externally kept head (the last `seq`/`hash`).
+ * the end are only caught against a kept head: the gateway's checkpoint or a witness line
+ * (`checkpoint`), which must then be found in the chain with the same hash.
  */
 import { computeAuditHash } from './audit-hash.js';
 import { readAuditLines } from './audit-lines.js';
+import type { AuditCheckpoint } from './audit-checkpoint.js';
 import { genesisHash, parseAuditRecord } from './audit-record.js';
 
 /** Options for {@link verifyAuditFiles}. */
@@ -20,6 +22,17 @@ export interface VerifyAuditOptions {
   readonly hmacKey?: Uint8Array;
   /** Expected `prevHash` of the first record (the hash of the last record before the files). */
   readonly anchorHash?: string;
+  /** With `anchorHash`: the seq of that record, so the first record must be the next one. */
+  readonly anchorSeq?: number;
+  /** Start reading the first file at this byte (just after the anchor record). Default 0. */
+  readonly startOffset?: number;
+  /** Zero records is intact (not "no audit records found"); for checking from an anchor. */
+  readonly allowEmpty?: boolean;
+  /**
+   * A head checkpoint (already parsed and its MAC checked): its record must be in the chain with
+   * its hash; a chain that ends before it was truncated.
+   */
+  readonly checkpoint?: AuditCheckpoint;
 }
 
 /** A chain restart found while verifying. */
@@ -52,7 +65,8 @@ export async function verifyAuditFiles(
   paths: readonly string[],
   options: VerifyAuditOptions = {},
 ): Promise<AuditVerifyResult> {
-  const { hmacKey, anchorHash } = options;
+  const { hmacKey, anchorHash, checkpoint } = options;
+  let checkpointSeen = false;
   const segments: AuditSegmentStart[] = [];
   let records = 0;
   let firstSeq = 0;
@@ -66,10 +80,11 @@ export async function verifyAuditFiles(
     segments,
   });
 
-  for (const path of paths) {
+  for (const [index, path] of paths.entries()) {
     let lineNo = 0;
     try {
-      for await (const line of readAuditLines(path)) {
+      const start = index === 0 ? (options.startOffset ?? 0) : 0;
+      for await (const line of readAuditLines(path, start)) {
         lineNo++;
         const where = `${path}:${lineNo}`;
         const expectedSeq = prev === undefined ? 1 : prev.seq + 1;
@@ -97,6 +112,13 @@ export async function verifyAuditFiles(
             if (record.prevHash !== anchorHash) {
               return bad(record.seq, where, 'prevHash does not match the anchor hash');
             }
+            if (options.anchorSeq !== undefined && record.seq !== options.anchorSeq + 1) {
+              return bad(
+                options.anchorSeq + 1,
+                where,
+                `the record after the anchor is seq ${record.seq}, not seq ${options.anchorSeq + 1}`,
+              );
+            }
           } else if (record.seq !== 1 || record.prevHash !== genesisHash) {
             return bad(
               1,
@@ -119,7 +141,26 @@ export async function verifyAuditFiles(
             'prevHash does not match the previous record (inserted or replaced)',
           );
         }
-        if (prev === undefined) firstSeq = record.seq;
+        if (prev === undefined) {
+          firstSeq = record.seq;
+          if (checkpoint !== undefined && checkpoint.seq < firstSeq) {
+            return bad(
+              checkpoint.seq,
+              where,
+              `the checkpoint's head (seq ${checkpoint.seq}) comes before the first record given (seq ${firstSeq}); give the file that holds it`,
+            );
+          }
+        }
+        if (checkpoint !== undefined && record.seq === checkpoint.seq) {
+          if (record.hash !== checkpoint.hash) {
+            return bad(
+              record.seq,
+              where,
+              `head differs from the checkpoint (written ${checkpoint.ts}): the checkpoint's record seq ${checkpoint.seq} has hash ${checkpoint.hash}, the log's has ${record.hash}`,
+            );
+          }
+          checkpointSeen = true;
+        }
         prev = { seq: record.seq, hash: record.hash };
         records++;
       }
@@ -132,15 +173,40 @@ export async function verifyAuditFiles(
     }
   }
   if (prev === undefined) {
-    return { ok: false, records: 0, message: 'no audit records found', segments };
+    if (options.allowEmpty === true && checkpoint === undefined) {
+      return { ok: true, records: 0, message: 'intact: no records after the anchor', segments };
+    }
+    const what = checkpoint === undefined ? '' : truncation(0, checkpoint);
+    return { ok: false, records: 0, message: `no audit records found${what}`, segments };
+  }
+  if (checkpoint !== undefined && !checkpointSeen) {
+    return {
+      ok: false,
+      records,
+      firstBadSeq: Math.min(prev.seq + 1, checkpoint.seq),
+      message:
+        prev.seq < checkpoint.seq
+          ? `seq ${prev.seq + 1}: TRUNCATED${truncation(prev.seq, checkpoint)}`
+          : `seq ${checkpoint.seq}: the checkpoint's head record (hash ${checkpoint.hash}) is not in the chain (a segment restart skipped it)`,
+      segments,
+    };
   }
   const restarts = segments.length === 0 ? '' : `, ${segments.length} segment restart(s)`;
+  const head =
+    checkpoint === undefined
+      ? ''
+      : `, checkpoint seq ${checkpoint.seq} found${prev.seq > checkpoint.seq ? ` (${prev.seq - checkpoint.seq} records after it)` : ''}`;
   return {
     ok: true,
     records,
-    message: `intact: ${records} records, seq ${firstSeq}..${prev.seq}${restarts}, last hash ${prev.hash}`,
+    message: `intact: ${records} records, seq ${firstSeq}..${prev.seq}${restarts}${head}, last hash ${prev.hash}`,
     segments,
     lastSeq: prev.seq,
     lastHash: prev.hash,
   };
+}
+
+function truncation(lastSeq: number, checkpoint: AuditCheckpoint): string {
+  const missing = checkpoint.seq - lastSeq;
+  return `: the log ends at seq ${lastSeq}, but the checkpoint written ${checkpoint.ts} records seq ${checkpoint.seq} (hash ${checkpoint.hash}): ${missing} record(s) cut from the end`;
 }

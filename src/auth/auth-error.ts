@@ -14,6 +14,8 @@ export const authFailureReasons = [
   'signature',
   'expired',
   'not_yet_valid',
+  'issued_in_future',
+  'lifetime_too_long',
   'claims',
   'issuer',
   'audience',

@@ -75,6 +75,9 @@ export async function createAuthSetup(config: Readonly<Config>): Promise<AuthSet
     keys,
     algorithms: auth.devIssuer ? ['ES256'] : auth.algorithms,
     clockToleranceSec: auth.clockToleranceSec,
+    ...(auth.maxTokenLifetimeSec === undefined
+      ? {}
+      : { maxTokenLifetimeSec: auth.maxTokenLifetimeSec }),
     maxTokenLength: auth.maxTokenBytes,
     cache:
       auth.cache.maxEntries === 0

@@ -1,4 +1,4 @@
-import { errors, jwtVerify, type JWTVerifyResult } from 'jose';
+import { errors, jwtVerify, type JWTPayload, type JWTVerifyResult } from 'jose';
 import {
   defaultAlgorithms,
   defaultSharedSecretAlgorithms,
@@ -32,6 +32,11 @@ export interface TokenVerifierOptions {
   readonly algorithms?: readonly string[];
   /** Leeway for `exp`, `nbf` and `iat`, in seconds. Default 30. */
   readonly clockToleranceSec?: number;
+  /**
+   * Longest token lifetime accepted, in seconds: `exp − iat`, or `exp − now` when the token has
+   * no `iat`. Default: no limit.
+   */
+  readonly maxTokenLifetimeSec?: number;
   /** Longest token accepted, in characters, checked before any parsing. Default 8192. */
   readonly maxTokenLength?: number;
   /** The verified-token cache, or `false` for none. Default: on, with its defaults. */
@@ -90,6 +95,29 @@ export function toAuthError(error: unknown): AuthError {
   return new AuthError('malformed', { cause: error });
 }
 
+/**
+ * The time checks jose leaves out (it checks `iat` only with `maxTokenAge`): an `iat` further in
+ * the future than the clock tolerance, and a lifetime over `maxLifetimeSec`. jose has already
+ * checked that `iat` and `exp`, when present, are numbers.
+ *
+ * @throws {AuthError} `issued_in_future` or `lifetime_too_long`.
+ */
+export function checkTimes(
+  payload: JWTPayload,
+  nowSec: number,
+  toleranceSec: number,
+  maxLifetimeSec: number | undefined,
+): void {
+  const { iat, exp } = payload;
+  if (typeof iat === 'number' && iat > nowSec + toleranceSec) {
+    throw new AuthError('issued_in_future');
+  }
+  if (maxLifetimeSec !== undefined && typeof exp === 'number') {
+    const lifetime = exp - (typeof iat === 'number' ? iat : nowSec);
+    if (lifetime > maxLifetimeSec) throw new AuthError('lifetime_too_long');
+  }
+}
+
 function createKeySource(options: KeySourceOptions, now: () => number): Promise<KeySource> {
   switch (options.kind) {
     case 'jwks-file':
@@ -136,12 +164,17 @@ export async function createTokenVerifier(options: TokenVerifierOptions): Promis
   const cache = options.cache === false ? undefined : createVerifiedTokenCache(options.cache);
   keys.onKeysChanged(({ removed }) => cache?.evictKeys(removed));
 
+  const maxLifetime = options.maxTokenLifetimeSec;
   async function verifyToken(token: string): Promise<JWTVerifyResult> {
+    const at = now();
+    let result: JWTVerifyResult;
     try {
-      return await jwtVerify(token, keys.key, { ...verifyOptions, currentDate: new Date(now()) });
+      result = await jwtVerify(token, keys.key, { ...verifyOptions, currentDate: new Date(at) });
     } catch (error) {
       throw toAuthError(error);
     }
+    checkTimes(result.payload, Math.floor(at / 1000), verifyOptions.clockTolerance, maxLifetime);
+    return result;
   }
 
   return {

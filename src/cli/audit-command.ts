@@ -1,8 +1,10 @@
 /**
- * `bastion audit verify FILE… [--hmac-key-file F] [--anchor HASH]` and
+ * `bastion audit verify FILE… [--key F] [--checkpoint F] [--anchor HASH]` and
  * `bastion audit tail [FILE] [-n N] [--sub S] [--model M] [--outcome O] [--since ISO] [--until ISO]`.
  */
 import { isAbsolute, resolve } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { parseAuditCheckpoint } from '../audit/audit-checkpoint.js';
 import { canonicalJson, readHmacKeyFile } from '../audit/audit-hash.js';
 import { readAuditRecords, type ReadAuditOptions } from '../audit/audit-read.js';
 import type { AuditOutcome } from '../audit/audit-record.js';
@@ -16,7 +18,9 @@ export interface AuditCommandOptions {
 }
 
 const usage = [
-  'usage: bastion audit verify FILE... [--hmac-key-file FILE] [--anchor HASH]',
+  'usage: bastion audit verify FILE... [--key FILE] [--checkpoint FILE] [--anchor HASH]',
+  '         --key: the audit HMAC key file (--hmac-key-file is the same)',
+  '         --checkpoint: the head checkpoint (under <stateDir>/audit-checkpoints/) or a witness log line',
   '       bastion audit tail [FILE] [-n N] [--sub S] [--model M] [--outcome allowed|denied|error] [--since ISO] [--until ISO]',
 ];
 
@@ -66,7 +70,12 @@ async function verify(
   io: CliIo,
   at: (p: string) => string,
 ): Promise<number> {
-  const { positional, flags } = parseArgs(argv, ['--hmac-key-file', '--anchor']);
+  const { positional, flags } = parseArgs(argv, [
+    '--hmac-key-file',
+    '--key',
+    '--checkpoint',
+    '--anchor',
+  ]);
   if (positional.length === 0) throw new UsageError('audit verify needs at least one FILE');
   const options: { -readonly [K in keyof VerifyAuditOptions]: VerifyAuditOptions[K] } = {};
   const anchor = flags.get('--anchor');
@@ -75,13 +84,34 @@ async function verify(
       throw new UsageError('--anchor must be 64 lowercase hex digits');
     options.anchorHash = anchor;
   }
-  const keyFile = flags.get('--hmac-key-file');
+  if (flags.has('--key') && flags.has('--hmac-key-file')) {
+    throw new UsageError('give --key or --hmac-key-file, not both');
+  }
+  const keyFile = flags.get('--key') ?? flags.get('--hmac-key-file');
   if (keyFile !== undefined) {
     try {
       options.hmacKey = await readHmacKeyFile(at(keyFile));
     } catch (error) {
       throw new UsageError((error as Error).message);
     }
+  }
+  const checkpointFile = flags.get('--checkpoint');
+  if (checkpointFile !== undefined) {
+    let text: string;
+    try {
+      text = await readFile(at(checkpointFile), 'utf8');
+    } catch (error) {
+      throw new UsageError(
+        `cannot read checkpoint ${checkpointFile}: ${(error as NodeJS.ErrnoException).code ?? 'unreadable'}`,
+      );
+    }
+    const checkpoint = parseAuditCheckpoint(text.trim(), options.hmacKey);
+    if (typeof checkpoint === 'string') {
+      const hint = options.hmacKey === undefined ? ' (give the audit key with --key)' : '';
+      io.stderr(`audit verify: FAILED: checkpoint ${checkpointFile} ${checkpoint}${hint}`);
+      return exitCodes.verificationFailed;
+    }
+    options.checkpoint = checkpoint;
   }
   const result = await verifyAuditFiles(positional.map(at), options);
   if (result.ok) {
@@ -137,8 +167,7 @@ async function tail(
     );
     return exitCodes.verificationFailed;
   }
-  for (const record of records)
-    io.stdout(canonicalJson(record as unknown as Record<string, unknown>));
+  for (const record of records) io.stdout(canonicalJson(record));
   return exitCodes.ok;
 }
 

@@ -38,7 +38,7 @@ commands:
   encrypt MODEL.onnx --key-file K [--out F]  encrypt a model for storage (AES-256-GCM)
   encrypt --generate-key FILE                create a new encryption key
   decrypt MODEL.onnx.enc --key-file K --out F
-  audit verify FILE... [--hmac-key-file F] [--anchor HASH]
+  audit verify FILE... [--key F] [--checkpoint F] [--anchor HASH]
                                              check the audit log's hash chain
   audit tail [FILE] [-n N] [--sub S] [--model M] [--outcome O] [--since T] [--until T]
   policy fit --data ROWS.csv|.npy --input NAME [--bounds]

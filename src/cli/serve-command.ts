@@ -4,21 +4,28 @@ import { createGateway, type Gateway, StartupError } from '../server.js';
 import { type CliCommand, exitCodes } from './cli-io.js';
 
 /**
- * `bastion serve [--config FILE]`: starts the gateway and runs until SIGTERM/SIGINT, then shuts
- * down gracefully (after `server.drainDelayMs`; a second signal ends the delay). SIGHUP reloads
- * trusted keys, the JWKS and the repository scan, and never stops the process. Resolves with the
- * exit code once stopped.
+ * `bastion serve [--config FILE] [--recover-audit]`: starts the gateway and runs until
+ * SIGTERM/SIGINT, then shuts down gracefully (after `server.drainDelayMs`; a second signal ends
+ * the delay). SIGHUP reloads trusted keys, the JWKS and the repository scan, and never stops the
+ * process. Resolves with the exit code once stopped. `--recover-audit` opens an audit log that
+ * does not match its head checkpoint (or has a broken tail) by starting a new chain segment whose
+ * first record says what was found; it is a flag, not a config key, so it cannot be left on.
  */
 export const serveCommand: CliCommand = async (argv, io) => {
   let configFile: string | undefined;
+  let recoverAudit: boolean;
   try {
     const { values } = parseArgs({
       args: [...argv],
-      options: { config: { type: 'string', short: 'c' } },
+      options: {
+        config: { type: 'string', short: 'c' },
+        'recover-audit': { type: 'boolean' },
+      },
       strict: true,
       allowPositionals: false,
     });
     configFile = values.config;
+    recoverAudit = values['recover-audit'] === true;
   } catch (error) {
     io.stderr(`bastion serve: ${error instanceof Error ? error.message : String(error)}`);
     return exitCodes.usage;
@@ -36,7 +43,7 @@ export const serveCommand: CliCommand = async (argv, io) => {
   });
   try {
     const { config } = loadConfig({ file: configFile, env: io.env, cwd: io.cwd });
-    gateway = await createGateway(config, { env: io.env });
+    gateway = await createGateway(config, { env: io.env, recoverAudit });
   } catch (error) {
     if (error instanceof ConfigError || error instanceof StartupError) {
       io.stderr(`bastion serve: ${error.message}`);

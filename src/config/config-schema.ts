@@ -142,6 +142,8 @@ export function createConfigSchema(baseDir: string) {
         /** File holding the HS* shared secret (only with HS* algorithms). */
         hsSecretFile: path.optional(),
         clockToleranceSec: z.number().int().min(0).max(300).default(30),
+        /** Refuse tokens living longer than this (exp − iat, or exp − now without iat). */
+        maxTokenLifetimeSec: z.number().int().min(1).max(31_536_000).optional(),
         maxTokenBytes: z.number().int().min(256).max(65_536).default(8192),
         jwksTimeoutMs: z.number().int().min(100).max(60_000).default(5000),
         jwksCacheMaxAgeSec: z.number().int().min(1).max(86_400).default(600),
@@ -195,6 +197,10 @@ export function createConfigSchema(baseDir: string) {
         failClosed: z.boolean().optional(),
         /** Start a new chain segment when the existing log's tail is broken. */
         acceptBrokenTail: z.boolean().default(false),
+        /** The head checkpoint, kept apart from the log; default under `<stateDir>/audit-checkpoints/`. */
+        checkpointFile: path.optional(),
+        /** Log the keyed audit head (the external witness) this often; 0: never. */
+        witnessIntervalSec: z.number().int().min(0).max(86_400).default(60),
       })
       .prefault({}),
     metrics: z

@@ -82,12 +82,15 @@ export function checkConfig(config: Readonly<Config>): Finding[] {
     });
   } else {
     if (audit.hmacKeyFile === undefined) {
+      const dev = config.mode !== 'production';
       findings.push({
         id: 'audit-not-keyed',
-        severity: 'high',
+        // A development start keys the chain itself, with a key it creates under stateDir.
+        severity: dev ? 'low' : 'high',
         key: 'audit.hmacKeyFile',
-        message:
-          'the audit chain is not keyed: anyone who can write the file can rewrite and re-hash it undetected',
+        message: dev
+          ? 'the audit chain is keyed with a development key created under stateDir; production needs a key of its own'
+          : 'the audit chain is not keyed: anyone who can write the file can rewrite and re-hash it undetected',
         fix: 'create a key (head -c 32 /dev/urandom > audit-hmac.key; chmod 600) and set audit.hmacKeyFile',
       });
     }

@@ -263,3 +263,60 @@ describe('createTokenVerifier (shared secret)', () => {
     await rejects(verifier, `Bearer ${handBuilt({ alg: 'none' }, goodClaims())}`, 'algorithm');
   });
 });
+
+describe('createTokenVerifier: iat and token lifetime', () => {
+  let es: TestKey;
+  before(async () => {
+    es = await createTestKey('es-times');
+  });
+
+  async function build(t: TestContext, extra: Partial<TokenVerifierOptions> = {}) {
+    const dir = await tempDir(t);
+    const path = await writeJwksFile(dir, es);
+    return createTokenVerifier({
+      issuer,
+      audience,
+      keys: { kind: 'jwks-file', path },
+      now: () => t0,
+      cache: false,
+      ...extra,
+    });
+  }
+
+  // [name, claims, maxTokenLifetimeSec, expected: 'ok' or the refusal reason]; tolerance is 30 s.
+  const cases: [string, Record<string, unknown>, number | undefined, 'ok' | AuthFailureReason][] = [
+    ['iat now', { iat: t0Sec }, undefined, 'ok'],
+    ['iat within the skew', { iat: t0Sec + 30 }, undefined, 'ok'],
+    ['iat 1 s past the skew', { iat: t0Sec + 31 }, undefined, 'issued_in_future'],
+    [
+      'iat 11 days ahead',
+      { iat: t0Sec + 11 * 86_400, exp: t0Sec + 12 * 86_400 },
+      undefined,
+      'issued_in_future',
+    ],
+    ['iat absent', { iat: undefined }, undefined, 'ok'],
+    ['iat not a number', { iat: 'yesterday' }, undefined, 'claims'],
+    ['lifetime at the limit', { iat: t0Sec - 10, exp: t0Sec + 590 }, 600, 'ok'],
+    ['lifetime 1 s over', { iat: t0Sec - 10, exp: t0Sec + 591 }, 600, 'lifetime_too_long'],
+    [
+      'a year-long token',
+      { iat: t0Sec - 10, exp: t0Sec + 31_536_000 },
+      86_400,
+      'lifetime_too_long',
+    ],
+    ['no iat: exp − now at the limit', { iat: undefined, exp: t0Sec + 600 }, 600, 'ok'],
+    ['no iat: exp − now over', { iat: undefined, exp: t0Sec + 601 }, 600, 'lifetime_too_long'],
+    ['no limit configured', { iat: t0Sec - 10, exp: t0Sec + 31_536_000 }, undefined, 'ok'],
+  ];
+  for (const [name, claims, maxTokenLifetimeSec, expected] of cases) {
+    it(name, async (t) => {
+      const verifier = await build(
+        t,
+        maxTokenLifetimeSec === undefined ? {} : { maxTokenLifetimeSec },
+      );
+      const header = `Bearer ${await sign(es, goodClaims(claims))}`;
+      if (expected === 'ok') assert.equal((await verifier.verify(header)).sub, 'alice');
+      else await rejects(verifier, header, expected);
+    });
+  }
+});

@@ -133,3 +133,47 @@ test('audit tail: last N matching records as JSON lines', async (t) => {
   assert.equal(await auditCommand(['tail', 'missing.log'], missing), 1);
   assert.match(missing.err[0]!, /cannot read missing\.log: ENOENT/);
 });
+
+test('audit verify: --key and --checkpoint report truncation; bad options are usage errors', async (t) => {
+  const dir = await tempDir(t);
+  const keyText = 'q'.repeat(32);
+  await writeFile(join(dir, 'audit.key'), keyText);
+  const path = join(dir, 'audit.log');
+  const checkpointPath = join(dir, 'head.json');
+  await writeLog(path, 5, { hmacKey: new Uint8Array(Buffer.from(keyText)), checkpointPath });
+  const ok = captureIo(dir);
+  assert.equal(
+    await auditCommand(['verify', path, '--key', 'audit.key', '--checkpoint', 'head.json'], ok),
+    0,
+  );
+  assert.match(ok.out[0]!, /checkpoint seq 5 found/);
+
+  const lines = await readLines(path);
+  await writeFile(path, `${lines.slice(0, 3).join('\n')}\n`);
+  const cut = captureIo(dir);
+  assert.equal(
+    await auditCommand(['verify', path, '--key', 'audit.key', '--checkpoint', 'head.json'], cut),
+    1,
+  );
+  assert.equal(cut.err.length, 1);
+  assert.match(cut.err[0]!, /^audit verify: FAILED: seq 4: TRUNCATED.*2 record\(s\) cut/);
+  // Without --checkpoint the shortened chain verifies: only the kept head shows the cut.
+  assert.equal(await auditCommand(['verify', path, '--key', 'audit.key'], captureIo(dir)), 0);
+
+  // A checkpoint without the key cannot be authenticated.
+  const noKey = captureIo(dir);
+  assert.equal(await auditCommand(['verify', path, '--checkpoint', 'head.json'], noKey), 1);
+  assert.match(noKey.err[0]!, /does not verify.*give the audit key with --key/);
+
+  const both = captureIo(dir);
+  const args = ['verify', path, '--key', 'audit.key', '--hmac-key-file', 'audit.key'];
+  assert.equal(await auditCommand(args, both), 2);
+  assert.match(both.err[0]!, /not both/);
+  const missing = captureIo(dir);
+  assert.equal(await auditCommand(['verify', path, '--checkpoint', 'nope.json'], missing), 2);
+  assert.match(missing.err[0]!, /cannot read checkpoint nope\.json: ENOENT/);
+  await writeFile(join(dir, 'short.key'), 'x'.repeat(31));
+  const short = captureIo(dir);
+  assert.equal(await auditCommand(['verify', path, '--key', 'short.key'], short), 2);
+  assert.match(short.err[0]!, /holds 31 bytes/);
+});

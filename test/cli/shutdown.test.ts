@@ -4,7 +4,15 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { tempDir } from '../helpers/gateway.js';
-import { bin, copyDemoModels, readAudit, root, runCli, verifyWithCli } from '../helpers/observe.js';
+import {
+  bin,
+  copyDemoModels,
+  defaultCheckpoint,
+  readAudit,
+  root,
+  runCli,
+  verifyWithCli,
+} from '../helpers/observe.js';
 
 /** What one client saw for one request. */
 interface Seen {
@@ -176,7 +184,11 @@ void describe('bastion serve: graceful shutdown under load', () => {
 
       assert.equal(records.at(-1)?.event, 'server.stop', 'the last record is server.stop');
       assert.equal(records.filter((r) => r.event === 'server.stop').length, 1);
-      const verify = await verifyWithCli([auditPath]);
+      const verify = await verifyWithCli(
+        [auditPath],
+        join(dir, 'var/audit-hmac.key'),
+        await defaultCheckpoint(join(dir, 'var')),
+      );
       assert.equal(verify.code, 0, verify.stderr);
     },
   );

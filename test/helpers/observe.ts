@@ -3,7 +3,7 @@
  * CLI, copy the demo models, parse a Prometheus scrape, find binaries and free ports.
  */
 import { spawn } from 'node:child_process';
-import { cp, readdir, readFile } from 'node:fs/promises';
+import { cp, readdir, readFile, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { AuditRecord } from '../../src/audit/audit-record.js';
 import type { TestGateway } from './gateway.js';
@@ -72,8 +72,41 @@ export function runCli(args: readonly string[]): Promise<{
 }
 
 /** `bastion audit verify FILE...` through the real CLI. */
-export function verifyWithCli(files: readonly string[]): ReturnType<typeof runCli> {
-  return runCli(['audit', 'verify', ...files]);
+export function verifyWithCli(
+  files: readonly string[],
+  key?: string,
+  checkpoint?: string,
+): ReturnType<typeof runCli> {
+  return runCli([
+    'audit',
+    'verify',
+    ...files,
+    ...(key === undefined ? [] : ['--key', key]),
+    ...(checkpoint === undefined ? [] : ['--checkpoint', checkpoint]),
+  ]);
+}
+
+/** The one default head checkpoint a gateway with this `stateDir` keeps. */
+export async function defaultCheckpoint(stateDir: string): Promise<string> {
+  const dir = join(stateDir, 'audit-checkpoints');
+  const names = await readdir(dir);
+  if (names.length !== 1) throw new Error(`expected one checkpoint in ${dir}: ${names.join(', ')}`);
+  return join(dir, names[0] as string);
+}
+
+/**
+ * Writes an audit HMAC key and returns the `audit:` YAML lines that use it with `path` and a
+ * checkpoint beside it (`<dir>/audit-head.json`), so a test can restart on the same log.
+ */
+export async function keyedAudit(
+  dir: string,
+  path: string,
+): Promise<{ key: string; checkpoint: string; yaml: string }> {
+  const key = join(dir, 'audit-hmac.key');
+  const checkpoint = join(dir, 'audit-head.json');
+  await writeFile(key, `${'5a'.repeat(32)}\n`, { mode: 0o600 });
+  const yaml = `audit:\n  path: ${JSON.stringify(path)}\n  hmacKeyFile: ${JSON.stringify(key)}\n  checkpointFile: ${JSON.stringify(checkpoint)}\n`;
+  return { key, checkpoint, yaml };
 }
 
 /** The metrics port a test gateway bound (from its "bastion listening" log line). */

@@ -4,6 +4,7 @@ import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import type { AuditRecord } from '../../src/audit/audit-record.js';
+import { readHmacKeyFile } from '../../src/audit/audit-hash.js';
 import { rotatedAuditPath } from '../../src/audit/audit-tail.js';
 import { verifyAuditFiles } from '../../src/audit/audit-verify.js';
 import {
@@ -17,6 +18,7 @@ import {
 import {
   auditFiles,
   copyDemoModels,
+  keyedAudit,
   metricsPortOf,
   parseScrape,
   readAudit,
@@ -30,6 +32,27 @@ function irisBody(marker: number): string {
     inputs: [{ name: 'features', shape: [1, 4], datatype: 'FP32', data: [marker, 3.5, 1.4, 0.2] }],
   });
 }
+
+/** CONTRACT "Audit log": the fields of every request record, spelled out independently. */
+const contractFields = [
+  'seq',
+  'ts',
+  'event',
+  'requestId',
+  'sub',
+  'ip',
+  'method',
+  'path',
+  'model',
+  'version',
+  'status',
+  'outcome',
+  'reason',
+  'durationMs',
+  'inputSha256',
+  'prevHash',
+  'hash',
+] as const;
 
 const sha256 = (text: string): string => createHash('sha256').update(text, 'utf8').digest('hex');
 
@@ -47,11 +70,8 @@ void describe('audit log of a real gateway', () => {
     const repo = await copyDemoModels(join(dir, 'models'), ['iris']);
     await writeModel(repo, 'broken', 1, Buffer.from('this is not an ONNX model'));
     const path = join(dir, 'audit', 'audit.log');
-    const gw = await startGateway(
-      cleanup,
-      repo,
-      `audit:\n  path: ${JSON.stringify(path)}\nlimits:\n  requestsPerMinute: 3\n`,
-    );
+    const keyed = await keyedAudit(dir, path);
+    const gw = await startGateway(cleanup, repo, `${keyed.yaml}limits:\n  requestsPerMinute: 3\n`);
     const url = (p: string): string => `${gw.url}${p}`;
     const bearer = async (scopes: string[], sub: string): Promise<string> =>
       `Bearer ${await gw.token(scopes, sub)}`;
@@ -176,7 +196,7 @@ void describe('audit log of a real gateway', () => {
       assert.equal(record.event, 'request');
       assert.equal(record.status, c.status, `${c.id}: status`);
       assert.equal(record.outcome, c.outcome, `${c.id}: outcome`);
-      assert.equal(record.sub, c.sub, `${c.id}: sub`);
+      assert.equal(record.sub, c.sub ?? null, `${c.id}: sub`);
       assert.equal(record.method, 'POST');
       assert.equal(record.path, c.path);
       assert.equal(record.ip, '127.0.0.1');
@@ -188,14 +208,17 @@ void describe('audit log of a real gateway', () => {
       assert.match(record.hash, /^[0-9a-f]{64}$/);
       assert.match(record.prevHash, /^[0-9a-f]{64}$/);
       if (c.status >= 400) assert.ok(record.reason, `${c.id}: a refusal names its reason`);
+      else assert.equal(record.reason, null, `${c.id}: an allowed call has reason null`);
+      // CONTRACT: every field on every request record, null where it does not apply.
+      assert.deepEqual(
+        Object.keys(record).sort(),
+        [...contractFields].sort(),
+        `${c.id}: every CONTRACT field is present`,
+      );
       // The body is read only once the token, its scope and the rate limit let the request
       // through: a request refused before that has no body digest to record.
       const bodyRead = c.status === 200 || c.status === 400 || c.status === 404;
-      assert.equal(
-        record.inputSha256,
-        bodyRead ? sha256(sent.body) : undefined,
-        `${c.id}: inputSha256`,
-      );
+      assert.equal(record.inputSha256, bodyRead ? sha256(sent.body) : null, `${c.id}: inputSha256`);
     }
     // seq counts up from 1 and every prevHash is the previous hash.
     records.forEach((r, i) => {
@@ -234,7 +257,7 @@ void describe('audit log of a real gateway', () => {
       }
     }
 
-    const verify = await verifyWithCli([path]);
+    const verify = await verifyWithCli([path], keyed.key, keyed.checkpoint);
     assert.equal(verify.code, 0, verify.stderr);
   });
 
@@ -242,7 +265,8 @@ void describe('audit log of a real gateway', () => {
     const cleanup = cleanupFor(t);
     const dir = await tempDir(cleanup);
     const path = join(dir, 'audit.log');
-    const yaml = `audit:\n  path: ${JSON.stringify(path)}\n`;
+    const keyed = await keyedAudit(dir, path);
+    const yaml = keyed.yaml;
     const repo = await copyDemoModels(join(dir, 'models'), ['iris']);
     for (const run of [1, 2]) {
       const gw = await startGateway(cleanup, repo, yaml);
@@ -266,7 +290,7 @@ void describe('audit log of a real gateway', () => {
       ['server.start', 'server.stop', 'server.start', 'server.stop'],
     );
     assert.equal(records.filter((r) => r.requestId?.startsWith('restart-2-')).length, 3);
-    const verify = await verifyWithCli([path]);
+    const verify = await verifyWithCli([path], keyed.key, keyed.checkpoint);
     assert.equal(verify.code, 0, verify.stderr);
     assert.match(verify.stdout, new RegExp(`${records.length}`));
   });
@@ -275,12 +299,9 @@ void describe('audit log of a real gateway', () => {
     const cleanup = cleanupFor(t);
     const dir = await tempDir(cleanup);
     const path = join(dir, 'audit.log');
+    const keyed = await keyedAudit(dir, path);
     const repo = await copyDemoModels(join(dir, 'models'), ['iris']);
-    const gw = await startGateway(
-      cleanup,
-      repo,
-      `audit:\n  path: ${JSON.stringify(path)}\n  maxBytes: 4096\n`,
-    );
+    const gw = await startGateway(cleanup, repo, `${keyed.yaml}  maxBytes: 4096\n`);
     for (let i = 0; i < 30; i++) {
       const res = await gw.post('/v2/models/iris/infer', JSON.parse(irisBody(i)), {
         'x-request-id': `rotate-${i}`,
@@ -298,10 +319,11 @@ void describe('audit log of a real gateway', () => {
     for (const file of files.slice(0, -1)) {
       assert.ok((await readFile(file)).length <= 4096 + 1024, `${file} stays near maxBytes`);
     }
-    const verify = await verifyWithCli(files);
+    const verify = await verifyWithCli(files, keyed.key, keyed.checkpoint);
     assert.equal(verify.code, 0, verify.stderr);
     // Out of order, the files do not verify: the links between files are really checked.
-    const shuffled = await verifyAuditFiles([...files.slice(1), files[0] as string]);
+    const hmacKey = await readHmacKeyFile(keyed.key);
+    const shuffled = await verifyAuditFiles([...files.slice(1), files[0] as string], { hmacKey });
     assert.equal(shuffled.ok, false);
   });
 
@@ -322,11 +344,12 @@ void describe('audit log of a real gateway', () => {
     const cleanup = cleanupFor(t);
     const dir = await tempDir(cleanup);
     const path = join(dir, 'audit.log');
+    const keyed = await keyedAudit(dir, path);
     const repo = await copyDemoModels(join(dir, 'models'), ['iris']);
     const gw = await startGateway(
       cleanup,
       repo,
-      `audit:\n  path: ${JSON.stringify(path)}\n  maxBytes: 4096\n  failClosed: true\n`,
+      `${keyed.yaml}  maxBytes: 4096\n  failClosed: true\n`,
     );
     assert.equal((await getJson(`${gw.url}/v2/health/ready`)).status, 200);
     const audit = gw.gateway.audit;
@@ -369,10 +392,10 @@ void describe('audit log of a real gateway', () => {
     for (const a of answered.filter((x) => x.status === 200)) {
       assert.ok(ids.has(a.id), `answered ${a.id} has its record`);
     }
-    assert.ok(!ids.has(answered.at(-1)?.id), 'the refused request has no record');
+    assert.ok(!ids.has(answered.at(-1)?.id ?? ''), 'the refused request has no record');
     assert.ok(ids.has('closed-recovered'));
     // (The CLI itself is exercised above; here the same verifier runs in-process.)
-    const verify = await verifyAuditFiles(files);
+    const verify = await verifyAuditFiles(files, { hmacKey: await readHmacKeyFile(keyed.key) });
     assert.equal(verify.ok, true, verify.message);
   });
 
@@ -380,11 +403,12 @@ void describe('audit log of a real gateway', () => {
     const cleanup = cleanupFor(t);
     const dir = await tempDir(cleanup);
     const path = join(dir, 'audit.log');
+    const keyed = await keyedAudit(dir, path);
     const repo = await copyDemoModels(join(dir, 'models'), ['iris']);
     const gw = await startGateway(
       cleanup,
       repo,
-      `audit:\n  path: ${JSON.stringify(path)}\n  maxBytes: 4096\n  failClosed: false\nmetrics:\n  port: 0\n`,
+      `${keyed.yaml}  maxBytes: 4096\n  failClosed: false\nmetrics:\n  port: 0\n`,
     );
     const scrapeFailures = async (): Promise<number> => {
       const res = await fetch(`http://127.0.0.1:${metricsPortOf(gw)}/metrics`);
@@ -412,7 +436,9 @@ void describe('audit log of a real gateway', () => {
     assert.equal(failures, audit.writeFailures);
     await unblock();
     await gw.gateway.close();
-    const verify = await verifyAuditFiles(await auditFiles(path));
+    const verify = await verifyAuditFiles(await auditFiles(path), {
+      hmacKey: await readHmacKeyFile(keyed.key),
+    });
     assert.equal(verify.ok, true, verify.message);
   });
 });

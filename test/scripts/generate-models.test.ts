@@ -44,7 +44,8 @@ void describe('generateDemoModels', () => {
     for (const model of first.models) {
       assert.match(model.path, new RegExp(`${model.name}/1/model\\.onnx$`));
       assert.equal((await readFile(model.path)).length, model.size);
-      const expected = model.name === 'iris' ? ['labels.txt', 'model.onnx', 'policy.yaml'] : ['model.onnx'];
+      const expected =
+        model.name === 'iris' ? ['labels.txt', 'model.onnx', 'policy.yaml'] : ['model.onnx'];
       assert.deepEqual((await readdir(join(model.path, '..'))).sort(), expected);
     }
     assert.ok(first.irisTrainingAccuracy >= 0.95);

@@ -306,9 +306,12 @@ void describe('soak: a real serve process under mixed traffic', () => {
     const missing = audited.filter((a) => a.requestId === undefined || !byId.has(a.requestId));
     assert.deepEqual(missing.slice(0, 5), [], `${missing.length} answers without a record`);
     for (const a of audited) {
-      assert.equal(byId.get(a.requestId)?.status, a.status, `status of ${a.requestId ?? ''}`);
+      assert.equal(byId.get(a.requestId ?? '')?.status, a.status, `status of ${a.requestId ?? ''}`);
     }
-    const verified = await verifyWithCli(await auditFiles(auditPath));
+    const verified = await verifyWithCli(
+      await auditFiles(auditPath),
+      join(dir, 'var/audit-hmac.key'),
+    );
     assert.equal(verified.code, 0, verified.stdout + verified.stderr);
   });
 });
