@@ -101,7 +101,7 @@ async function setUp(t: TestContext) {
     ].join('\n');
   await writeFile(config, yaml(''));
   const minted = await runCli(
-    ['token', '--sub', 'audit-kill', '--scope', 'infer:*', '--state-dir'].concat(
+    ['token', '--init', '--sub', 'audit-kill', '--scope', 'infer:*', '--state-dir'].concat(
       join(dir, 'var/dev-issuer'),
     ),
   );
