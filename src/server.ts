@@ -326,6 +326,15 @@ function sampleQueueDepth(registry: ModelRegistry, metrics: Metrics): void {
     depth.set(state.model, (depth.get(state.model) ?? 0) + state.engine.stats().queueDepth);
   }
   for (const [model, value] of depth) metrics.queueDepth.set({ model }, value);
+  metrics.modelPlacement.set(
+    registry
+      .index()
+      .flatMap((r) =>
+        r.placement === undefined
+          ? []
+          : [{ model: r.name, version: r.version, placement: r.placement }],
+      ),
+  );
 }
 
 async function readEncryptionKey(
