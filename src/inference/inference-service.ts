@@ -5,6 +5,7 @@ import type { HostTensor } from './engine.js';
 import { encodeBinaryElements } from './binary-tensor.js';
 import { v2DatatypeOf, type V2Datatype } from './datatypes.js';
 import { encodeTensor, type JsonTensor } from './tensor-codec.js';
+import { tensorJson } from './tensor-json.js';
 
 /** One inference call, as the domain sees it (no HTTP). */
 export interface InferCall {
@@ -46,7 +47,13 @@ export interface InferResponse {
 
 /** What happened, for the audit log and metrics. */
 export interface InferOutcome {
+  /** The response document (built on first access; the route sends {@link InferOutcome.json}). */
   readonly response: InferResponse;
+  /**
+   * `response` as JSON text, written straight from the output tensors (no intermediate arrays);
+   * byte for byte what `JSON.stringify(response)` gives.
+   */
+  json(): string;
   /**
    * The binary outputs' bytes in output order, to send after the JSON header; undefined when
    * every output is JSON (then `response` is the whole answer).
@@ -101,34 +108,73 @@ export function createInferenceService(options: InferenceServiceOptions): Infere
         const inferenceMs = performance.now() - started;
         hooks.onInference?.(ready, inferenceMs);
         const binary = request.binaryOutputs.size > 0 ? ([] as Uint8Array[]) : undefined;
-        const response: InferResponse = {
-          model_name: ready.model,
-          model_version: String(ready.version),
-          outputs: request.outputs.map((name) => {
-            const tensor = outputs[name];
-            if (tensor === undefined) {
-              throw new BastionError('INTERNAL', `the model produced no output "${name}"`);
-            }
-            if (binary === undefined || !request.binaryOutputs.has(name)) {
-              return encodeTensor(name, tensor);
-            }
-            const bytes = encodeBinaryElements(tensor);
-            binary.push(bytes);
-            return {
-              name,
-              datatype: v2DatatypeOf(tensor.type),
-              shape: [...tensor.dims],
-              parameters: { binary_data_size: bytes.byteLength },
-            };
-          }),
+        // Each output once: a JSON tensor, or the header of a binary one (its bytes in `binary`).
+        const entries = request.outputs.map((name): OutputEntry => {
+          const tensor = outputs[name];
+          if (tensor === undefined) {
+            throw new BastionError('INTERNAL', `the model produced no output "${name}"`);
+          }
+          if (binary === undefined || !request.binaryOutputs.has(name)) return { name, tensor };
+          const bytes = encodeBinaryElements(tensor);
+          binary.push(bytes);
+          const header: BinaryTensorHeader = {
+            name,
+            datatype: v2DatatypeOf(tensor.type),
+            shape: [...tensor.dims],
+            parameters: { binary_data_size: bytes.byteLength },
+          };
+          return { name, tensor, header };
+        });
+        let response: InferResponse | undefined;
+        return {
+          get response(): InferResponse {
+            response ??= responseOf(ready, request.id, entries);
+            return response;
+          },
+          json: () => responseJson(ready, request.id, entries),
+          binary,
+          version: ready.version,
+          rows: request.rows,
+          inferenceMs,
         };
-        if (request.id !== undefined) response.id = request.id;
-        return { response, binary, version: ready.version, rows: request.rows, inferenceMs };
       } finally {
         lease.release();
       }
     },
   };
+}
+
+interface OutputEntry {
+  readonly name: string;
+  readonly tensor: HostTensor;
+  readonly header?: BinaryTensorHeader;
+}
+
+function responseOf(
+  ready: ReadyVersion,
+  id: string | undefined,
+  entries: readonly OutputEntry[],
+): InferResponse {
+  const response: InferResponse = {
+    model_name: ready.model,
+    model_version: String(ready.version),
+    outputs: entries.map((e) => e.header ?? encodeTensor(e.name, e.tensor)),
+  };
+  if (id !== undefined) response.id = id;
+  return response;
+}
+
+/** The same document as `JSON.stringify(responseOf(...))`, written directly. */
+function responseJson(
+  ready: ReadyVersion,
+  id: string | undefined,
+  entries: readonly OutputEntry[],
+): string {
+  const outputs = entries.map((e) =>
+    e.header === undefined ? tensorJson(e.name, e.tensor) : JSON.stringify(e.header),
+  );
+  const head = `{"model_name":${JSON.stringify(ready.model)},"model_version":"${ready.version}"`;
+  return `${head}${id === undefined ? '' : `,"id":${JSON.stringify(id)}`},"outputs":[${outputs.join(',')}]}`;
 }
 
 async function runWithDeadline(

@@ -3,7 +3,7 @@ import { BastionError, type ErrorCode } from '../errors.js';
 import type { HostTensor, ModelSignature, TensorSpec } from './engine.js';
 import { elementTypeOf, isV2Datatype, v2DatatypeOf } from './datatypes.js';
 import { decodeBinaryElements } from './binary-tensor.js';
-import { decodeElements, flattenData } from './tensor-codec.js';
+import { decodeTensorData } from './tensor-codec.js';
 
 /** Largest rank a request may declare. */
 export const maxRank = 16;
@@ -173,7 +173,7 @@ export function createInferRequestParser(
         dims: input.shape,
         data:
           bytes === undefined
-            ? decodeElements(input.name, spec.type, flattenData(input.name, input.data, count))
+            ? decodeTensorData(input.name, spec.type, input.data, count)
             : decodeBinaryElements(input.name, spec.type, count, bytes),
       };
     }
