@@ -10,7 +10,10 @@
  * block the loop past the bound. Run cost that depends on values (a loop count, a shape read from
  * an input) is caught at run time: after {@link demoteAfterSlowRuns} inline runs in a row over
  * the bound the model moves to the pool for good (in a row, so that a run the OS preempted once
- * does not count).
+ * does not count). The probe itself runs on the event loop, so models over
+ * {@link probeMaxModelBytes} skip it and go to the pool; a small model that is still slow on its
+ * declared shapes (a convolution over a large fixed image, say) blocks the loop once, at load,
+ * for its warm-up run.
  */
 import { performance } from 'node:perf_hooks';
 import type {
@@ -46,6 +49,12 @@ export interface PlacedEngine extends ObservableEngine {
   /** The decision's inputs and state; for the log, tests and the bench. */
   placementDetails(): PlacementDetails;
 }
+
+/**
+ * Models larger than this go to the pool without a probe: the probe runs on the event loop, and
+ * weights this size cost more than the bound per row anyway.
+ */
+export const probeMaxModelBytes = 8 * 1024 * 1024;
 
 /** Inline runs in a row over the bound, after which a model moves to the pool. */
 export const demoteAfterSlowRuns = 3;
@@ -192,6 +201,10 @@ export async function createAutoPlacedEngine(
 ): Promise<PlacedEngine> {
   const boundMs = options.inlineBoundMs ?? 1;
   const log = options.log ?? (() => undefined);
+  if (modelBytes.byteLength > probeMaxModelBytes) {
+    log(`${label}: placed in a worker pool (model over ${probeMaxModelBytes} bytes)`);
+    return withPlacement(await options.createPool(), 'pool');
+  }
   const hooks = options.hooks ?? {};
   let slowRuns = 0;
   let placement: Placement = 'inline';

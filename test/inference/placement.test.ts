@@ -28,6 +28,22 @@ const valueCost = createGraph('value_cost')
   .output('y', 'float32', [1])
   .toBytes();
 
+/**
+ * A small file whose every run sums 3e7 ones: slow on any input, so the probe says pool. (The
+ * count is computed from `x` — as `x * 0 + 3e7` — so ONNX Runtime cannot fold it away at load.)
+ */
+const slowSmall = createGraph('slow_small')
+  .input('x', 'float32', [1])
+  .initializer('zero', 'float32', [1], [0])
+  .initializer('count', 'float32', [1], [30_000_000])
+  .node('Mul', ['x', 'zero'], ['x0'])
+  .node('Add', ['x0', 'count'], ['n_f'])
+  .node('Cast', ['n_f'], ['n'], { to: attr.int(7) })
+  .node('ConstantOfShape', ['n'], ['ones'], { value: attr.tensor('float32', [1], [1]) })
+  .node('ReduceSum', ['ones'], ['y'])
+  .output('y', 'float32', [1])
+  .toBytes();
+
 const tuning = (poolSize: ModelTuning['poolSize']): ModelTuning => ({ ...builtInTuning, poolSize });
 const messages: string[] = [];
 
@@ -72,7 +88,19 @@ test('a heavy model is placed in a worker pool', async (t) => {
   assert.equal(engine.stats().concurrency, 1);
   const out = await engine.run({ input: f32Rows(2, 1024, 0) }, ['output']);
   assert.deepEqual(out.output?.dims, [2, 1024]);
-  assert.ok(messages.some((m) => /m:1: placed in a worker pool/.test(m)));
+  assert.ok(messages.some((m) => /m:1: placed in a worker pool \(model over/.test(m)));
+});
+
+test('a small model that is slow on its declared shapes is placed in a pool by the probe', async (t) => {
+  assert.ok(slowSmall.byteLength < 4096);
+  const engine = await place(slowSmall, 'auto');
+  t.after(() => engine.close());
+  assert.equal(engine.placement(), 'pool');
+  assert.ok(messages.some((m) => /m:1: placed in a worker pool \(run on declared shapes/.test(m)));
+  const out = await engine.run({ x: { type: 'float32', dims: [1], data: Float32Array.of(1) } }, [
+    'y',
+  ]);
+  assert.deepEqual(plain(out.y), [30_000_000]);
 });
 
 test('an inline model whose runs exceed the bound moves to the pool', async (t) => {
