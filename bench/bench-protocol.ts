@@ -57,7 +57,7 @@ export type ServerMessage =
   | { readonly type: 'error'; readonly message: string }
   | { readonly type: 'closed' }
   | { readonly type: 'profiled'; readonly file: string }
-  | { readonly type: 'cpu'; readonly micros: number };
+  | { readonly type: 'cpu'; readonly micros: number; readonly rssBytes?: number };
 
 /** Orchestrator → server child. */
 export type ServerCommand =

@@ -47,6 +47,8 @@ export interface RunningServer {
   readonly pid: number | undefined;
   /** CPU microseconds (user + system, all threads) the server process has used so far. */
   cpuMicros(): Promise<number>;
+  /** The server process's resident set size, bytes. */
+  rssBytes(): Promise<number>;
   /** Profiles the server's main thread while `during` runs; writes the `.cpuprofile` to `file`. */
   profile<T>(file: string, during: () => Promise<T>): Promise<T>;
   /** Closes the server and waits for its process to exit. */
@@ -78,6 +80,15 @@ export async function startServer(
       const message = await answer;
       if (message.type !== 'cpu') throw new Error(`server ${spec.name}: no CPU figure`);
       return message.micros;
+    },
+    async rssBytes() {
+      const answer = nextMessage<ServerMessage>(child, `server ${spec.name}`);
+      child.send({ type: 'cpu' } satisfies ServerCommand);
+      const message = await answer;
+      if (message.type !== 'cpu' || message.rssBytes === undefined) {
+        throw new Error(`server ${spec.name}: no RSS figure`);
+      }
+      return message.rssBytes;
     },
     async profile(file, during) {
       child.send({ type: 'profile-start' } satisfies ServerCommand);

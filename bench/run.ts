@@ -8,6 +8,8 @@
  * --quick    one short round (about a minute)
  * --profile  afterwards, CPU-profile a fresh Bastion under mlp c=32 load and summarize it
  * --profile-only  only that (profiles and summary under bench/results/profiles/)
+ * --no-scale  skip the scale figures (bench/scale.ts: concurrency sweep, 50 loaded models; and,
+ *             without --quick, bench/verify-load.ts on a 1 GiB file)
  */
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -544,3 +546,27 @@ ${report.profiles.length === 0 ? '' : `\n## CPU profile of Bastion under mlp c=3
 }
 
 await (profileOnly ? profileOnlyMain() : main());
+// Scale figures (concurrency sweep, 50 models): bench/scale.ts, shortened with --quick.
+if (!profileOnly && !args.has('--no-scale')) {
+  if (quick) process.env['BENCH_QUICK'] = '1';
+  await import('./scale.js');
+  // A 1 GiB model file: verify + load against sha256sum on the same file (temp dir, deleted).
+  if (!quick) {
+    const { spawnSync } = await import('node:child_process');
+    spawnSync(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        resolve(import.meta.dirname, 'verify-load.ts'),
+        '--size-mb',
+        '1024',
+        '--runs',
+        '1',
+        '--session-mb',
+        '0',
+      ],
+      { stdio: 'inherit' },
+    );
+  }
+}

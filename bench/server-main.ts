@@ -67,7 +67,7 @@ process.on('message', (command: ServerCommand) => {
   if (command.type === 'close') void shutDown();
   else if (command.type === 'cpu') {
     const { user, system } = process.cpuUsage();
-    send({ type: 'cpu', micros: user + system });
+    send({ type: 'cpu', micros: user + system, rssBytes: process.memoryUsage.rss() });
   } else void profileCommand(command);
 });
 process.on('disconnect', () => {

@@ -28,6 +28,15 @@ export function sampleQueueDepth(registry: ModelRegistry, metrics: Metrics): voi
     depth.set(state.model, (depth.get(state.model) ?? 0) + state.engine.stats().queueDepth);
   }
   for (const [model, value] of depth) metrics.queueDepth.set({ model }, value);
+  metrics.modelPlacement.set(
+    registry
+      .index()
+      .flatMap((r) =>
+        r.placement === undefined
+          ? []
+          : [{ model: r.name, version: r.version, placement: r.placement }],
+      ),
+  );
 }
 
 /** The model encryption key from `models.encryptionKeyFile` or `models.encryptionKeyEnv`. */

@@ -9,8 +9,11 @@ const MiB = 1024 * 1024;
 /** Engine and batching settings that a model's `config.yaml` may override. */
 export function createModelTuningSchema() {
   return z.strictObject({
-    /** Worker threads holding a session of this model; 0 runs inline on the event loop. */
-    poolSize: z.number().int().min(0).max(64).optional(),
+    /**
+     * Worker threads holding a session of this model; 0 runs inline on the event loop; `auto`
+     * (the default) measures the model at load and runs it inline only when it is tiny.
+     */
+    poolSize: z.union([z.literal('auto'), z.number().int().min(0).max(64)]).optional(),
     intraOpThreads: z.number().int().min(0).max(256).optional(),
     interOpThreads: z.number().int().min(0).max(256).optional(),
     graphOptimizationLevel: z.enum(['disabled', 'basic', 'extended', 'all']).optional(),
@@ -36,7 +39,7 @@ export function createModelTuningSchema() {
 
 /** Settings of one model, after defaults and its own config.yaml are merged. */
 export interface ModelTuning {
-  readonly poolSize: number;
+  readonly poolSize: number | 'auto';
   readonly intraOpThreads: number;
   readonly interOpThreads: number;
   readonly graphOptimizationLevel: 'disabled' | 'basic' | 'extended' | 'all';

@@ -2,7 +2,7 @@ import type { Config, ModelTuning } from './config-schema.js';
 
 /** Built-in tuning, used where neither `models.defaults` nor a model's config.yaml says more. */
 export const builtInTuning: ModelTuning = {
-  poolSize: 1,
+  poolSize: 'auto',
   intraOpThreads: 1,
   interOpThreads: 1,
   graphOptimizationLevel: 'all',

@@ -63,9 +63,10 @@ export function modelConfigOf(ready: ReadyVersion): ModelConfigBody {
     instance_group: [
       {
         name: ready.model,
-        // poolSize 0 runs one session inline on the event loop.
+        // poolSize 0 runs one session inline on the event loop; auto starts with one session
+        // (inline, or one worker when the load-time probe sends the model to the pool).
         kind: tuning.executionProviders[0] === 'cuda' ? 'KIND_AUTO' : 'KIND_CPU',
-        count: Math.max(1, tuning.poolSize),
+        count: tuning.poolSize === 'auto' ? 1 : Math.max(1, tuning.poolSize),
       },
     ],
     parameters: {

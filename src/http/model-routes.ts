@@ -111,8 +111,12 @@ export function registerModelRoutes(app: FastifyInstance, options: ModelRoutesOp
               },
             );
             if (outcome.policy !== undefined) applyPolicyReport(request, reply, outcome.policy);
-            if (outcome.binary === undefined) return outcome.response;
-            const header = Buffer.from(JSON.stringify(outcome.response), 'utf8');
+            // Written directly from the output tensors (tensor-json.ts), not by Fastify's stringify.
+            if (outcome.binary === undefined) {
+              void reply.type('application/json; charset=utf-8');
+              return outcome.json(); // a string is sent as is
+            }
+            const header = Buffer.from(outcome.json(), 'utf8');
             void reply
               .header('content-type', 'application/octet-stream')
               .header(headerLengthHeader, String(header.length));

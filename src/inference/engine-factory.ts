@@ -4,6 +4,7 @@ import type { ModelEngine, SessionSettings } from './engine.js';
 import type { EngineHooks } from './engine-stats.js';
 import { type InferenceStats, withStatsHooks } from './inference-stats.js';
 import { createInlineEngine } from './inline-engine.js';
+import { createAutoPlacedEngine, withPlacement } from './placement.js';
 import { createWorkerEngine } from './worker-engine.js';
 
 /** Which model version an engine serves. */
@@ -21,6 +22,8 @@ export interface EngineFactoryOptions {
   readonly hooksFor?: (target: EngineTarget) => EngineHooks;
   /** Statistics collector (Triton's statistics extension) fed by every engine's hooks. */
   readonly stats?: InferenceStats;
+  /** `poolSize: auto`: the longest an inline run may block the event loop, ms. Default 1. */
+  readonly inlineBoundMs?: number;
 }
 
 /** The session settings of a model's tuning. */
@@ -34,8 +37,10 @@ export function sessionSettingsOf(tuning: ModelTuning): SessionSettings {
 }
 
 /**
- * Picks the engine a model's tuning asks for: `poolSize: 0` runs inline on the event loop (only
- * for tiny models: ONNX Runtime blocks the calling thread), otherwise a pool of worker threads;
+ * Picks the engine a model's tuning asks for: `poolSize: auto` (the default) measures the model
+ * and runs it inline when it is provably tiny, in one worker otherwise (see `placement.ts`);
+ * `poolSize: 0` always runs inline on the event loop (ONNX Runtime blocks the calling thread),
+ * `poolSize: N` always in a pool of N worker threads;
  * `maxBatchSize > 0` adds dynamic batching in front when every input and output is batched along
  * a dynamic first dimension. A model that asks for batching but cannot be batched runs unbatched,
  * with one log line.
@@ -56,16 +61,30 @@ export function createEngineFactory(options: EngineFactoryOptions = {}) {
     const { onBatch: _onBatch, onBatchRun: _onBatchRun, ...engineHooks } = hooks;
     const { onQueueWait: _onQueueWait, ...workerHooks } = engineHooks;
     const batching = tuning.maxBatchSize > 0;
+    const pool = (poolSize: number) => () =>
+      createWorkerEngine(bytes, settings, target.label, {
+        poolSize,
+        maxQueue: tuning.maxQueue,
+        // With a batcher in front, it owns the queue-wait measurement.
+        hooks: batching ? workerHooks : engineHooks,
+        log,
+      });
     const inner =
-      tuning.poolSize === 0
-        ? await createInlineEngine(bytes, settings, target.label, { hooks: engineHooks, log })
-        : await createWorkerEngine(bytes, settings, target.label, {
-            poolSize: tuning.poolSize,
-            maxQueue: tuning.maxQueue,
-            // With a batcher in front, it owns the queue-wait measurement.
-            hooks: batching ? workerHooks : engineHooks,
+      tuning.poolSize === 'auto'
+        ? await createAutoPlacedEngine(bytes, settings, target.label, {
+            createPool: pool(1),
+            hooks: engineHooks,
             log,
-          });
+            ...(options.inlineBoundMs === undefined
+              ? {}
+              : { inlineBoundMs: options.inlineBoundMs }),
+          })
+        : tuning.poolSize === 0
+          ? withPlacement(
+              await createInlineEngine(bytes, settings, target.label, { hooks: engineHooks, log }),
+              'inline',
+            )
+          : withPlacement(await pool(tuning.poolSize)(), 'pool');
     if (!batching) return inner;
     if (!isBatchableSignature(inner.signature)) {
       log(
@@ -73,12 +92,16 @@ export function createEngineFactory(options: EngineFactoryOptions = {}) {
       );
       return inner;
     }
-    return createBatchingEngine(inner, {
+    const batcher = createBatchingEngine(inner, {
       maxBatchSize: tuning.maxBatchSize,
       maxQueueDelayMs: tuning.maxQueueDelayMs,
       preferredBatchSizes: tuning.preferredBatchSizes,
       maxQueue: tuning.maxQueue,
       hooks,
+    });
+    return Object.assign(batcher, {
+      placement: () => inner.placement(),
+      placementDetails: () => inner.placementDetails(),
     });
   };
 }

@@ -7,6 +7,7 @@ import { classify } from './classification.js';
 import type { InferenceStats } from './inference-stats.js';
 import { v2DatatypeOf, type V2Datatype } from './datatypes.js';
 import { encodeTensor, type JsonTensor } from './tensor-codec.js';
+import { tensorJson } from './tensor-json.js';
 import {
   createPolicyEnforcer,
   type PolicyAdmission,
@@ -57,7 +58,13 @@ export interface InferResponse {
 
 /** What happened, for the audit log and metrics. */
 export interface InferOutcome {
+  /** The response document (built on first access; the route sends {@link InferOutcome.json}). */
   readonly response: InferResponse;
+  /**
+   * `response` as JSON text, written straight from the output tensors (no intermediate arrays);
+   * byte for byte what `JSON.stringify(response)` gives.
+   */
+  json(): string;
   /**
    * The binary outputs' bytes in output order, to send after the JSON header; undefined when
    * every output is JSON (then `response` is the whole answer).
@@ -140,40 +147,44 @@ export function createInferenceService(options: InferenceServiceOptions): Infere
             : enforcer.finish(ready, policy, admission, raw, call.caller);
         const hardening = admission?.full === false ? policy?.output : undefined;
         const binary = request.binaryOutputs.size > 0 ? ([] as Uint8Array[]) : undefined;
-        const response: InferResponse = {
-          model_name: ready.model,
-          model_version: String(ready.version),
-          outputs: (admission?.returned ?? request.outputs).map((name) => {
-            const produced = outputs[name];
-            if (produced === undefined) {
-              throw new BastionError('INTERNAL', `the model produced no output "${name}"`);
-            }
-            const k = request.classification.get(name);
-            const tensor = k === undefined ? produced : classify(name, produced, k, ready.labels);
-            if (binary === undefined || !request.binaryOutputs.has(name)) {
-              const encoded = encodeTensor(name, tensor);
-              hardening?.roundJson(name, encoded.data);
-              return encoded;
-            }
-            const bytes = encodeBinaryElements(tensor);
-            binary.push(bytes);
-            return {
-              name,
-              datatype: v2DatatypeOf(tensor.type),
-              shape: [...tensor.dims],
-              parameters: { binary_data_size: bytes.byteLength },
-            };
-          }),
-        };
-        if (request.id !== undefined) response.id = request.id;
+        // Each output once: a tensor to write as JSON (pre-encoded when the policy rounds it),
+        // or the header of a binary one (its bytes in `binary`).
+        const entries = (admission?.returned ?? request.outputs).map((name): OutputEntry => {
+          const produced = outputs[name];
+          if (produced === undefined) {
+            throw new BastionError('INTERNAL', `the model produced no output "${name}"`);
+          }
+          const k = request.classification.get(name);
+          const tensor = k === undefined ? produced : classify(name, produced, k, ready.labels);
+          if (binary === undefined || !request.binaryOutputs.has(name)) {
+            if (hardening?.rounds(name) !== true) return { name, tensor };
+            const encoded = encodeTensor(name, tensor);
+            hardening.roundJson(name, encoded.data);
+            return { name, tensor, encoded };
+          }
+          const bytes = encodeBinaryElements(tensor);
+          binary.push(bytes);
+          const header: BinaryTensorHeader = {
+            name,
+            datatype: v2DatatypeOf(tensor.type),
+            shape: [...tensor.dims],
+            parameters: { binary_data_size: bytes.byteLength },
+          };
+          return { name, tensor, header };
+        });
         const done = performance.now();
         stats?.recordSuccess(ready.model, ready.version, request.rows, {
           totalMs: done - resolvedAt,
           inputMs,
           outputMs: done - ran,
         });
+        let response: InferResponse | undefined;
         return {
-          response,
+          get response(): InferResponse {
+            response ??= responseOf(ready, request.id, entries);
+            return response;
+          },
+          json: () => responseJson(ready, request.id, entries),
           binary,
           version: ready.version,
           rows: request.rows,
@@ -193,6 +204,43 @@ export function createInferenceService(options: InferenceServiceOptions): Infere
       }
     },
   };
+}
+
+interface OutputEntry {
+  readonly name: string;
+  readonly tensor: HostTensor;
+  /** The JSON form already built (a policy rounded its numbers). */
+  readonly encoded?: JsonTensor;
+  readonly header?: BinaryTensorHeader;
+}
+
+function responseOf(
+  ready: ReadyVersion,
+  id: string | undefined,
+  entries: readonly OutputEntry[],
+): InferResponse {
+  const response: InferResponse = {
+    model_name: ready.model,
+    model_version: String(ready.version),
+    outputs: entries.map((e) => e.header ?? e.encoded ?? encodeTensor(e.name, e.tensor)),
+  };
+  if (id !== undefined) response.id = id;
+  return response;
+}
+
+/** The same document as `JSON.stringify(responseOf(...))`, written directly. */
+function responseJson(
+  ready: ReadyVersion,
+  id: string | undefined,
+  entries: readonly OutputEntry[],
+): string {
+  const outputs = entries.map((e) => {
+    if (e.header !== undefined) return JSON.stringify(e.header);
+    if (e.encoded !== undefined) return JSON.stringify(e.encoded);
+    return tensorJson(e.name, e.tensor);
+  });
+  const head = `{"model_name":${JSON.stringify(ready.model)},"model_version":"${ready.version}"`;
+  return `${head}${id === undefined ? '' : `,"id":${JSON.stringify(id)}`},"outputs":[${outputs.join(',')}]}`;
 }
 
 /** True when the request body names its outputs (else every output is returned). */

@@ -4,7 +4,7 @@ import type { HostTensor, ModelSignature, TensorSpec } from './engine.js';
 import { elementTypeOf, isV2Datatype, v2DatatypeOf } from './datatypes.js';
 import { decodeBinaryElements } from './binary-tensor.js';
 import { classificationCountOf } from './classification.js';
-import { decodeElements, flattenData } from './tensor-codec.js';
+import { decodeTensorData } from './tensor-codec.js';
 
 /** Largest rank a request may declare. */
 export const maxRank = 16;
@@ -176,7 +176,7 @@ export function createInferRequestParser(
         dims: input.shape,
         data:
           bytes === undefined
-            ? decodeElements(input.name, spec.type, flattenData(input.name, input.data, count))
+            ? decodeTensorData(input.name, spec.type, input.data, count)
             : decodeBinaryElements(input.name, spec.type, count, bytes),
       };
     }

@@ -80,6 +80,30 @@ export function flattenData(input: string, data: unknown, count: number): readon
   return out;
 }
 
+/**
+ * {@link flattenData} then {@link decodeElements}, in one pass over the usual flat `data`: a flat
+ * array of exactly `count` elements is decoded straight into its typed array; nested data (or a
+ * top level whose length is not `count`) is flattened first. Errors are those of the two steps.
+ *
+ * @throws BastionError as {@link flattenData} and {@link decodeElements} do.
+ */
+export function decodeTensorData(
+  input: string,
+  type: ElementType,
+  data: unknown,
+  count: number,
+): TensorData {
+  if (Array.isArray(data) && data.length === count) {
+    try {
+      return decodeElements(input, type, data);
+    } catch (error) {
+      // `[[1], [2]]` for shape [2, 1] has `count` items too: only then is it nested, not bad.
+      if (!data.some((item) => Array.isArray(item))) throw error;
+    }
+  }
+  return decodeElements(input, type, flattenData(input, data, count));
+}
+
 function lengthMismatch(input: string, expected: number, got: string): BastionError {
   return new BastionError(
     'DATA_LENGTH_MISMATCH',

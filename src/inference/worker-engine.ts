@@ -7,98 +7,53 @@
  * initialisation (its own session from the shared bytes) before it takes work, the engine must
  * know exactly which request each worker holds (so a crash fails only those and nothing is
  * retried behind the caller's back), and the queue must drop aborted work and reject with our
- * error codes. Piscina would add a second queue and hide the worker ↔ task mapping.
+ * error codes. Piscina would add a second queue, hide the worker ↔ task mapping and post one
+ * message per task, where this engine posts one per worker per event-loop turn.
  */
 import { performance } from 'node:perf_hooks';
-import type { Worker } from 'node:worker_threads';
-import { BastionError, type ErrorCode, errorStatus } from '../errors.js';
+import { BastionError, type ErrorCode } from '../errors.js';
 import { abortError } from './abort-error.js';
-import type {
-  ExecutionProvider,
-  HostTensor,
-  ModelSignature,
-  RunOptions,
-  SessionSettings,
-} from './engine.js';
-import type { EngineHooks, EngineStats, ObservableEngine } from './engine-stats.js';
+import type { HostTensor, ModelSignature, RunOptions, SessionSettings } from './engine.js';
+import type { EngineStats } from './engine-stats.js';
 import {
-  prepareTransfer,
+  maxRequestsPerMessage,
+  packTensors,
   type RunMessage,
   type TestCrashMode,
+  unpackTensors,
+  type WireRequest,
   type WorkerInit,
   type WorkerMessage,
 } from './worker-protocol.js';
+import {
+  failureMessage,
+  type HandoffStats,
+  isErrorCode,
+  Job,
+  type Slot,
+  type WorkerEngine,
+  type WorkerEngineOptions,
+  type WorkerReady,
+} from './worker-job.js';
 import { spawnModelWorker } from './worker-spawn.js';
 
-/** Options for {@link createWorkerEngine}. */
-export interface WorkerEngineOptions {
-  /** Worker threads (one session each) for this model version. Default 1. */
-  readonly poolSize?: number;
-  /** Requests that may wait for a free worker; beyond that `run` rejects `OVERLOADED`. Default 64. */
-  readonly maxQueue?: number;
-  /** `retryAfterSec` on `OVERLOADED` and `SHUTTING_DOWN` rejections. Default 1. */
-  readonly retryAfterSec?: number;
-  /**
-   * Transfer input buffers to the worker instead of copying them. Default true: `run` then takes
-   * ownership of every feed whose typed array spans its whole `ArrayBuffer` (it is detached).
-   */
-  readonly transferInputs?: boolean;
-  /** Metrics callbacks: `onQueueWait`, `onInference`, `onWorkerRestart`. */
-  readonly hooks?: EngineHooks;
-  /** One-line operational messages (CUDA fallback, worker restarts). Default: silent. */
-  readonly log?: (message: string) => void;
-  /** Enables {@link WorkerEngine.crashNextRunForTesting}. Never set in production. */
-  readonly allowTestCrash?: boolean;
-}
+export { failureMessage } from './worker-job.js';
 
-/** A worker-pool engine. */
-export interface WorkerEngine extends ObservableEngine {
-  /**
-   * Test only: the next request dispatched makes its worker die (`exit`: `process.exit`,
-   * `throw`: an uncaught exception) instead of running. That request fails `INFERENCE_FAILED`.
-   *
-   * @throws Error unless the engine was created with `allowTestCrash`.
-   */
-  crashNextRunForTesting(mode: TestCrashMode): void;
-}
-
-interface Job {
-  readonly id: number;
-  readonly feeds: Readonly<Record<string, HostTensor>>;
-  readonly outputs: readonly string[];
-  readonly enqueuedAt: number;
-  readonly resolve: (outputs: Record<string, HostTensor>) => void;
-  readonly reject: (error: unknown) => void;
-  readonly detach: () => void;
-  crash: TestCrashMode | undefined;
-  settled: boolean;
-}
-
-interface Slot {
-  readonly worker: Worker;
-  state: 'starting' | 'idle' | 'busy' | 'retired';
-  job: Job | undefined;
-  lastError: string | undefined;
-  readonly ready: Promise<WorkerReady>;
-}
-
-interface WorkerReady {
-  readonly signature: ModelSignature;
-  readonly executionProviders: readonly ExecutionProvider[];
-}
-
-function isErrorCode(code: string | undefined): code is ErrorCode {
-  return code !== undefined && Object.hasOwn(errorStatus, code);
-}
+export type { HandoffStats, WorkerEngine, WorkerEngineOptions } from './worker-job.js';
 
 /**
  * Creates a worker engine: starts `poolSize` workers (the first alone, so a CUDA fallback is
  * decided and logged once) and resolves when all have loaded the model. Assignable to
  * `EngineFactory`; bind `options` with a closure.
  *
+ * Requests queued in one event-loop turn go to the idle workers together, one message per
+ * worker, as many per message as fit in `messageBudgetMs` of measured run time (one until the
+ * first run is measured); their answers come back the same way.
+ *
  * `run` rejects with `OVERLOADED` (queue full), `SHUTTING_DOWN` (after `close`), the abort error
- * of `RunOptions.signal` (see `abortError`; queued work is dropped before it runs), or
- * `INFERENCE_FAILED` (the model failed, or its worker crashed while holding the request).
+ * of `RunOptions.signal` (see `abortError`; cancelled work is dropped before it runs, in the queue
+ * or in a worker's batch), or `INFERENCE_FAILED` (the model failed, or its worker crashed while
+ * holding the request).
  *
  * @throws BastionError `INFERENCE_FAILED` when the model cannot be loaded.
  */
@@ -112,13 +67,14 @@ export async function createWorkerEngine(
   const maxQueue = Math.max(0, Math.floor(options.maxQueue ?? 64));
   const retryAfterSec = options.retryAfterSec ?? 1;
   const transferInputs = options.transferInputs ?? true;
+  const budgetMs = Math.max(0, options.messageBudgetMs ?? 2);
   const hooks = options.hooks ?? {};
   const log = options.log ?? (() => undefined);
   const allowTestCrash = options.allowTestCrash ?? false;
 
   const model = new SharedArrayBuffer(modelBytes.byteLength);
   new Uint8Array(model).set(modelBytes);
-  let init: WorkerInit = { model, settings, allowTestCrash };
+  let init: Omit<WorkerInit, 'cancel'> = { model, settings, allowTestCrash };
 
   const slots = new Set<Slot>();
   const queue: Job[] = [];
@@ -126,8 +82,12 @@ export async function createWorkerEngine(
   let runs = 0;
   let restarts = 0;
   let inFlight = 0;
+  let messages = 0;
+  let dispatched = 0;
+  let meanRunMs: number | undefined;
   let crashStreak = 0;
   let pendingCrash: TestCrashMode | undefined;
+  let scheduled = false;
   let running = false; // true once the initial pool is up; deaths before that fail creation
   let closing: Promise<void> | undefined;
   let drained: (() => void) | undefined;
@@ -136,12 +96,36 @@ export async function createWorkerEngine(
   function settle(job: Job, outcome: () => void): void {
     if (job.settled) return;
     job.settled = true;
-    job.detach();
+    job.signal?.removeEventListener('abort', job);
     outcome();
   }
 
+  function fail(job: Job, code: ErrorCode, cause: unknown): void {
+    settle(job, () => {
+      job.reject(new BastionError(code, failureMessage(code), { cause }));
+    });
+  }
+
+  const owner = {
+    /** A request's signal aborted: drop it from the queue, or flag it in its worker's batch. */
+    abort(job: Job): void {
+      if (job.settled) return;
+      if (job.slot === undefined) {
+        const index = queue.indexOf(job);
+        if (index >= 0) queue.splice(index, 1); // dropped before it runs
+      } else {
+        Atomics.store(job.slot.cancel, job.index, 1); // the worker skips it if not yet run
+      }
+      settle(job, () => {
+        job.reject(abortError(job.signal as AbortSignal));
+      });
+      checkDrained();
+    },
+  };
+
   function startSlot(): Slot {
-    const worker = spawnModelWorker(init);
+    const cancel = new SharedArrayBuffer(4 * maxRequestsPerMessage);
+    const worker = spawnModelWorker({ ...init, cancel });
     let onReady!: (ready: WorkerReady) => void;
     let onFailed!: (error: Error) => void;
     const ready = new Promise<WorkerReady>((resolve, reject) => {
@@ -149,7 +133,16 @@ export async function createWorkerEngine(
       onFailed = reject;
     });
     ready.catch(() => undefined); // observed by the creator or by the restart logic
-    const slot: Slot = { worker, state: 'starting', job: undefined, lastError: undefined, ready };
+    const slot: Slot = {
+      worker,
+      cancel: new Int32Array(cancel),
+      state: 'starting',
+      jobs: [],
+      answered: 0,
+      runs: 0,
+      lastError: undefined,
+      ready,
+    };
     slots.add(slot);
 
     worker.on('message', (message: WorkerMessage) => {
@@ -158,7 +151,7 @@ export async function createWorkerEngine(
           slot.state = 'idle';
           worker.unref();
           onReady({ signature: message.signature, executionProviders: message.executionProviders });
-          pump();
+          schedule();
           return;
         case 'init-failed':
           slot.lastError = message.message;
@@ -167,8 +160,7 @@ export async function createWorkerEngine(
         case 'log':
           log(`${label}: ${message.message}`);
           return;
-        case 'result':
-        case 'failed':
+        case 'results':
           finish(slot, message);
           return;
       }
@@ -194,18 +186,10 @@ export async function createWorkerEngine(
     slots.delete(slot);
     void slot.worker.terminate();
     onFailed(new Error(reason));
-    const job = slot.job;
-    slot.job = undefined;
-    if (job !== undefined) {
-      inFlight -= 1;
-      settle(job, () => {
-        job.reject(
-          new BastionError('INFERENCE_FAILED', 'model inference failed', {
-            cause: new Error(reason),
-          }),
-        );
-      });
-    }
+    const held = slot.jobs.slice(slot.answered);
+    slot.jobs = [];
+    inFlight -= held.length;
+    for (const job of held) fail(job, 'INFERENCE_FAILED', new Error(reason));
     if (running && (closing === undefined || queue.length > 0)) scheduleRestart(reason);
     checkDrained();
   }
@@ -224,72 +208,113 @@ export async function createWorkerEngine(
     restartTimers.add(timer);
   }
 
-  function finish(
-    slot: Slot,
-    message: Extract<WorkerMessage, { type: 'result' | 'failed' }>,
-  ): void {
-    const job = slot.job;
-    if (job?.id !== message.id) return;
-    slot.job = undefined;
-    slot.state = 'idle';
-    slot.worker.unref();
-    inFlight -= 1;
-    if (message.type === 'result') {
-      crashStreak = 0;
-      hooks.onInference?.(message.inferenceMs);
-      settle(job, () => {
-        job.resolve(message.outputs);
-      });
-    } else {
-      const code = isErrorCode(message.code) ? message.code : 'INFERENCE_FAILED';
-      settle(job, () => {
-        job.reject(
-          new BastionError(code, failureMessage(code), { cause: new Error(message.message) }),
-        );
-      });
+  function finish(slot: Slot, message: Extract<WorkerMessage, { type: 'results' }>): void {
+    for (const outcome of message.outcomes) {
+      const job = slot.jobs[slot.answered];
+      if (job?.id !== outcome.id) continue; // never happens: outcomes come in batch order
+      slot.answered += 1;
+      inFlight -= 1;
+      if ('skipped' in outcome) {
+        runs -= 1; // cancelled before it started, already settled by its abort
+        continue;
+      }
+      if ('outputs' in outcome) {
+        crashStreak = 0;
+        slot.runs += 1;
+        if (slot.runs > 1) {
+          meanRunMs =
+            meanRunMs === undefined
+              ? outcome.inferenceMs
+              : meanRunMs + (outcome.inferenceMs - meanRunMs) / 4;
+        }
+        hooks.onInference?.(outcome.inferenceMs);
+        if (job.settled) continue;
+        try {
+          const outputs = unpackTensors(outcome.outputs, message.pack);
+          settle(job, () => {
+            job.resolve(outputs);
+          });
+        } catch (error) {
+          fail(job, 'INFERENCE_FAILED', error);
+        }
+      } else {
+        const code = isErrorCode(outcome.code) ? outcome.code : 'INFERENCE_FAILED';
+        fail(job, code, new Error(outcome.message));
+      }
     }
-    pump();
+    if (message.done && slot.state === 'busy') {
+      slot.jobs = [];
+      slot.answered = 0;
+      slot.state = 'idle';
+      slot.worker.unref();
+      schedule();
+    }
     checkDrained();
   }
 
-  function idleSlot(): Slot | undefined {
-    for (const slot of slots) if (slot.state === 'idle') return slot;
-    return undefined;
+  /** Requests one message may carry: as many as fit in the budget at the measured run time. */
+  function perMessage(): number {
+    if (meanRunMs === undefined) return 1;
+    const fit = Math.floor(budgetMs / Math.max(meanRunMs, 0.001));
+    return Math.min(maxRequestsPerMessage, Math.max(1, fit));
+  }
+
+  function idleCount(): number {
+    let idle = 0;
+    for (const slot of slots) if (slot.state === 'idle') idle += 1;
+    return idle;
+  }
+
+  /** Hands the queue to the idle workers once per event-loop turn, after this turn's requests. */
+  function schedule(): void {
+    if (scheduled || queue.length === 0) return;
+    scheduled = true;
+    setImmediate(pump);
   }
 
   function pump(): void {
-    for (let slot = idleSlot(); slot !== undefined && queue.length > 0; slot = idleSlot()) {
-      const job = queue.shift();
-      if (job === undefined || job.settled) continue;
-      dispatch(slot, job);
+    scheduled = false;
+    let idle = idleCount();
+    const cap = perMessage();
+    for (const slot of slots) {
+      if (queue.length === 0 || idle === 0) break;
+      if (slot.state !== 'idle') continue;
+      const take = Math.min(cap, Math.ceil(queue.length / idle));
+      idle -= 1;
+      dispatch(slot, queue.splice(0, take));
     }
   }
 
-  function dispatch(slot: Slot, job: Job): void {
-    const { tensors, transfer } = prepareTransfer(job.feeds, transferInputs);
-    const message: RunMessage = {
-      type: 'run',
-      id: job.id,
-      feeds: tensors,
-      outputs: job.outputs,
-      ...(job.crash === undefined ? {} : { crash: job.crash }),
-    };
+  function dispatch(slot: Slot, jobs: Job[]): void {
+    slot.cancel.fill(0);
+    const { tensors, pack, transfer } = packTensors(
+      jobs.map((job) => job.feeds),
+      transferInputs,
+    );
+    const requests = jobs.map((job, index): WireRequest => {
+      job.slot = slot;
+      job.index = index;
+      const feeds = tensors[index] ?? {};
+      return job.crash === undefined
+        ? { id: job.id, feeds, outputs: job.outputs }
+        : { id: job.id, feeds, outputs: job.outputs, crash: job.crash };
+    });
     try {
-      slot.worker.postMessage(message, transfer);
+      slot.worker.postMessage({ type: 'run', requests, pack } satisfies RunMessage, transfer);
     } catch (error) {
-      settle(job, () => {
-        job.reject(
-          new BastionError('INFERENCE_FAILED', 'model inference failed', { cause: error }),
-        );
-      });
+      for (const job of jobs) fail(job, 'INFERENCE_FAILED', error);
       return;
     }
     slot.state = 'busy';
-    slot.job = job;
+    slot.jobs = jobs;
+    slot.answered = 0;
     slot.worker.ref();
-    runs += 1;
-    inFlight += 1;
-    hooks.onQueueWait?.(performance.now() - job.enqueuedAt);
+    messages += 1;
+    runs += jobs.length;
+    dispatched += jobs.length;
+    inFlight += jobs.length;
+    const now = performance.now();
+    for (const job of jobs) hooks.onQueueWait?.(now - job.enqueuedAt);
   }
 
   function checkDrained(): void {
@@ -308,35 +333,18 @@ export async function createWorkerEngine(
     }
     const { signal } = runOptions;
     if (signal?.aborted === true) return Promise.reject(abortError(signal));
-    if (queue.length >= maxQueue && idleSlot() === undefined) {
+    // The requests the idle workers take at the next hand-off are not waiting for a worker.
+    if (queue.length >= maxQueue + idleCount() * perMessage()) {
       return Promise.reject(
         new BastionError('OVERLOADED', 'the model is at capacity; retry later', { retryAfterSec }),
       );
     }
     return new Promise((resolve, reject) => {
-      const onAbort = (): void => {
-        const index = queue.indexOf(job);
-        if (index >= 0) queue.splice(index, 1); // dropped before it runs
-        settle(job, () => {
-          reject(abortError(signal as AbortSignal));
-        });
-        checkDrained();
-      };
-      const job: Job = {
-        id: nextId++,
-        feeds,
-        outputs,
-        enqueuedAt: performance.now(),
-        resolve,
-        reject,
-        detach: () => signal?.removeEventListener('abort', onAbort),
-        crash: pendingCrash,
-        settled: false,
-      };
+      const job = new Job(owner, nextId++, feeds, outputs, signal, resolve, reject, pendingCrash);
       pendingCrash = undefined;
-      signal?.addEventListener('abort', onAbort, { once: true });
+      signal?.addEventListener('abort', job, { once: true });
       queue.push(job);
-      pump();
+      schedule();
     });
   }
 
@@ -384,17 +392,16 @@ export async function createWorkerEngine(
       runs,
       restarts,
     }),
+    handoffStats: (): HandoffStats => ({
+      messages,
+      requests: dispatched,
+      perMessage: perMessage(),
+      workers: [...slots].filter((s) => s.state === 'idle' || s.state === 'busy').length,
+    }),
     close: (): Promise<void> => (closing ??= shutDown()),
     crashNextRunForTesting(mode: TestCrashMode): void {
       if (!allowTestCrash) throw new Error('test crashes are disabled for this engine');
       pendingCrash = mode;
     },
   };
-}
-
-/** The client-facing message for a failed run (the cause stays in the log). */
-export function failureMessage(code: string): string {
-  return code === 'INPUT_REJECTED_BY_MODEL'
-    ? 'the model could not run on this input; check the shapes and values against the model metadata'
-    : 'model inference failed';
 }

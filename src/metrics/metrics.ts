@@ -81,6 +81,13 @@ export interface Metrics {
   readonly workerRestarts: { inc(labels: ModelLabels): void };
   /** `bastion_rate_limited_total`. */
   readonly rateLimited: { inc(): void };
+  /**
+   * `bastion_model_placement{model,version,placement}`: 1 where each ready version runs
+   * (`inline` or `pool`); replaces the previous set, so unloaded versions drop out.
+   */
+  readonly modelPlacement: {
+    set(rows: readonly (ModelVersionLabels & { readonly placement: string })[]): void;
+  };
   /** The bounded label for a model name: itself when known, `'_unknown'` otherwise. */
   modelLabel(model: string | undefined): string;
   /** The bounded label for a version of a model. */
@@ -185,6 +192,12 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     labelNames: ['model'] as const,
     registers,
   });
+  const modelPlacement = new Gauge({
+    name: 'bastion_model_placement',
+    help: 'Where each ready model version runs: inline on the event loop or in a worker pool (1).',
+    labelNames: ['model', 'version', 'placement'] as const,
+    registers,
+  });
   const rateLimited = new Counter({
     name: 'bastion_rate_limited_total',
     help: 'Requests refused with 429 by the rate limit or quota.',
@@ -232,6 +245,17 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
       },
       dec: (l) => {
         queueDepth.dec(m(l));
+      },
+    },
+    modelPlacement: {
+      set: (rows) => {
+        modelPlacement.reset();
+        for (const r of rows) {
+          modelPlacement.set(
+            { ...mv(r), placement: r.placement === 'pool' ? 'pool' : 'inline' },
+            1,
+          );
+        }
       },
     },
     batchSize: {

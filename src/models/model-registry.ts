@@ -5,6 +5,7 @@ import { BastionError } from '../errors.js';
 import type { ModelEngine } from '../inference/engine.js';
 import { labelsOf } from '../inference/classification.js';
 import { createInferRequestParser } from '../inference/input-schema.js';
+import { isPlacedEngine } from '../inference/placement.js';
 import { ModelEncryptionError } from './model-encryption-error.js';
 import { isModelName, readModelTuning, scanModel, scanRepository } from './model-repository.js';
 import type { IndexEntry, ReadyVersion, VersionState } from './model-state.js';
@@ -360,6 +361,9 @@ export function createModelRegistry(options: ModelRegistryOptions): ModelRegistr
                 ? 'UNAVAILABLE'
                 : 'UNLOADED',
         reason: s.state === 'failed' ? s.reason : '',
+        ...(s.state === 'ready' && isPlacedEngine(s.engine)
+          ? { placement: s.engine.placement() }
+          : {}),
       }));
     },
 

@@ -40,4 +40,6 @@ export interface IndexEntry {
   readonly version: string;
   readonly state: 'LOADING' | 'READY' | 'UNAVAILABLE' | 'UNLOADED';
   readonly reason: string;
+  /** Where a ready version runs (`poolSize: auto` decides at load; see `placement.ts`). */
+  readonly placement?: 'inline' | 'pool';
 }

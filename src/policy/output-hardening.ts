@@ -19,6 +19,8 @@ export interface OutputHardening {
   select(requested: readonly string[], explicit: boolean, model: string): readonly string[];
   /** Returns hardened copies of the score outputs among `outputs` (others unchanged). */
   harden(outputs: Readonly<Record<string, HostTensor>>): Record<string, HostTensor>;
+  /** True when `roundJson` changes output `name` (a score output and `round` set). */
+  rounds(name: string): boolean;
   /** Rounds a JSON-encoded score output's numbers (exact decimals, not float32 noise). */
   roundJson(name: string, data: unknown[]): void;
   readonly allowFullScope: boolean;
@@ -84,6 +86,7 @@ export function compileOutputHardening(
       }
       return out;
     },
+    rounds: (name) => round !== undefined && scores.has(name),
     roundJson(name, data) {
       if (round === undefined || !scores.has(name)) return;
       for (let i = 0; i < data.length; i++) {
