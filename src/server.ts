@@ -73,7 +73,7 @@ export async function createGateway(
   const trust = await startupStep(() => loadTrustPolicy(config));
   if (config.mode === 'production' && trust.empty) {
     throw new StartupError(
-      'models.trustedKeys: production needs at least one trusted publisher key (or models.trustedRoots)',
+      'models.trustedKeys: production needs at least one trusted publisher key (or models.trustedRoots, models.trustedIdentities)',
     );
   }
   const encryptionKey = await startupStep(() => readEncryptionKey(config, options.env ?? {}));
@@ -365,6 +365,12 @@ export function startupProblems(config: Readonly<Config>): string[] {
   if (config.models.allowUnsigned) {
     problems.push(
       'models.allowUnsigned is refused in production: sign the models (npx bastion sign) and list the publisher key in models.trustedKeys',
+    );
+  }
+  const issuerless = config.models.trustedIdentities.find((entry) => entry.issuer === undefined);
+  if (issuerless !== undefined) {
+    problems.push(
+      `models.trustedIdentities: "${issuerless.identity}" has no issuer; production needs the OIDC issuer of every trusted identity (anyone can get a certificate for an e-mail from some issuer)`,
     );
   }
   if (!config.audit.enabled) {
