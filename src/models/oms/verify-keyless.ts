@@ -1,5 +1,5 @@
 import { X509Certificate } from 'node:crypto';
-import { bundleFromJSON, type Bundle } from '@sigstore/bundle';
+import { bundleFromJSON, ValidationError, type Bundle } from '@sigstore/bundle';
 import {
   PolicyError,
   toSignedEntity,
@@ -39,13 +39,21 @@ function refuse(reason: OmsFailureReason, message: string, cause?: unknown): Oms
   return new OmsVerificationError(reason, message, { cause });
 }
 
+function describeBundleError(error: unknown): string {
+  if (!(error instanceof Error)) return String(error);
+  const fields = error instanceof ValidationError ? error.fields : undefined;
+  return fields === undefined || fields.length === 0
+    ? error.message
+    : `${error.message} (${fields.join(', ')})`;
+}
+
 function parseBundle(json: unknown): Bundle {
   try {
     return bundleFromJSON(json);
   } catch (error) {
     throw refuse(
       'bundle-malformed',
-      `keyless signature bundle is malformed: ${error instanceof Error ? error.message : String(error)}`,
+      `keyless signature bundle is malformed: ${describeBundleError(error)}`,
       error,
     );
   }
