@@ -297,6 +297,10 @@ function onModelEvent(
       return;
     case 'refused':
       metrics?.modelLoads.inc({ model, version, result: 'refused' });
+      metrics?.modelRefusals.inc({
+        model,
+        reason: /^([a-z][a-z0-9-]+): /.exec(event.reason)?.[1] ?? 'other',
+      });
       audit({ event: 'model.refused', outcome: 'denied', model, version, reason: event.reason });
       return;
     case 'unload':
