@@ -62,9 +62,9 @@ export const verifyCommand: CliCommand = async (argv, io) => {
       options: {
         key: { type: 'string', multiple: true },
         'certificate-chain': { type: 'string', multiple: true },
-        identity: { type: 'string' },
-        'identity-provider': { type: 'string' },
-        'trusted-root': { type: 'string' },
+        identity: { type: 'string', multiple: true },
+        'identity-provider': { type: 'string', multiple: true },
+        'trusted-root': { type: 'string', multiple: true },
         signature: { type: 'string' },
         'ignore-paths': { type: 'string', multiple: true },
       },
@@ -81,9 +81,17 @@ export const verifyCommand: CliCommand = async (argv, io) => {
     io.stderr(`exactly one model folder is required; ${usage}`);
     return exitCodes.usage;
   }
-  const identity = values.identity;
-  const issuer = values['identity-provider'];
-  const rootFile = values['trusted-root'];
+  const once = (name: 'identity' | 'identity-provider' | 'trusted-root') => {
+    const given = values[name] ?? [];
+    return given.length > 1 ? null : given[0];
+  };
+  const identity = once('identity');
+  const issuer = once('identity-provider');
+  const rootFile = once('trusted-root');
+  if (identity === null || issuer === null || rootFile === null) {
+    io.stderr(`--identity, --identity-provider and --trusted-root are given once; ${usage}`);
+    return exitCodes.usage;
+  }
   const methods = [keyFiles.length > 0, caFiles.length > 0, identity !== undefined];
   if (methods.filter(Boolean).length !== 1) {
     io.stderr(`give one of --key, --certificate-chain or --identity; ${usage}`);

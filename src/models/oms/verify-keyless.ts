@@ -7,6 +7,8 @@ import {
   Verifier,
   type SignedEntity,
 } from '@sigstore/verify';
+// Not re-exported by the package index; used only to name a log fault before the full check.
+import { verifyTLogBody, verifyTLogInclusion } from '@sigstore/verify/dist/tlog/index.js';
 import { readKeyUsage } from './certificate-key-usage.js';
 import { OmsVerificationError, type OmsFailureReason } from './oms-verification-error.js';
 import type { SigstoreTrustedRoot } from './sigstore-trusted-root.js';
@@ -180,10 +182,27 @@ export function verifyKeylessEnvelope(
   }
   requireCodeSigning(bundle);
   const entity = toEntity(bundle);
+  const material = root().material;
+  try {
+    // The verifier judges the certificate at the entries' integrated time before it checks the
+    // entries' SET, so an altered time would read as an expired certificate: check the log first.
+    for (const entry of entity.tlogEntries) {
+      if (!material.tlogs.some((log) => log.logID.equals(entry.logId.keyId))) {
+        throw refuse(
+          'tlog-invalid',
+          `the signature was logged by a transparency log the trusted root does not list (log id ${entry.logId.keyId.toString('base64')}); check models.sigstoreTrustedRoot`,
+        );
+      }
+      verifyTLogInclusion(entry, material.tlogs);
+      verifyTLogBody(entry, entity.signature);
+    }
+  } catch (error) {
+    throw error instanceof OmsVerificationError ? error : mapVerifyError(error, bundle);
+  }
   let signer;
   try {
     // No policy here: the identity is compared below, exactly (the library's SAN match is a regex).
-    signer = new Verifier(root().material).verify(entity);
+    signer = new Verifier(material).verify(entity);
   } catch (error) {
     throw mapVerifyError(error, bundle);
   }

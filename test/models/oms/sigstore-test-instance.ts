@@ -108,6 +108,8 @@ export interface KeylessSignOptions {
   readonly validTo?: Date;
   readonly ignorePaths?: readonly string[];
   readonly signatureFile?: string;
+  /** Issue the certificate without its SCT, or without the code-signing EKU (refusal tests). */
+  readonly omit?: 'sct' | 'code-signing';
 }
 
 /** A private Sigstore instance for tests. */
@@ -196,7 +198,10 @@ export function createTestSigstore(): TestSigstore {
     const to = options.validTo ?? new Date(at.getTime() + 600_000);
     const extensions = [
       extension('2.5.29.15', bits(Buffer.from([0x80]), 7), true), // digitalSignature
-      extension('2.5.29.37', seq(oid('1.3.6.1.5.5.7.3.3'))), // codeSigning
+      extension(
+        '2.5.29.37',
+        seq(oid(options.omit === 'code-signing' ? '1.3.6.1.5.5.7.3.1' : '1.3.6.1.5.5.7.3.3')),
+      ), // codeSigning (serverAuth when told to omit it)
       extension('2.5.29.14', octets(keyId(leafKey))),
       extension('2.5.29.35', seq(tlv(0x80, keyId(intermediateKeys.publicKey)))),
       extension('2.5.29.17', seq(tlv(0x81, Buffer.from(options.identity))), true),
@@ -247,7 +252,8 @@ export function createTestSigstore(): TestSigstore {
     list.writeUInt16BE(sct.length + 2, 0);
     list.writeUInt16BE(sct.length, 2);
     const sctExtension = extension('1.3.6.1.4.1.11129.2.4.2', octets(Buffer.concat([list, sct])));
-    return certificate({ ...base, extensions: [...extensions, sctExtension] }).der;
+    const all = options.omit === 'sct' ? extensions : [...extensions, sctExtension];
+    return certificate({ ...base, extensions: all }).der;
   }
 
   return {

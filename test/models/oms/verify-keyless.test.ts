@@ -182,17 +182,15 @@ describe('keyless: public-good vectors', { skip: absent }, () => {
     await refused(verify(root, { identities: [signer] }), 'certificate-invalid');
   });
 
-  test('refuses the public-good bundle against a private trusted root: certificate-invalid', async (t) => {
+  test('refuses the public-good bundle against a private trusted root: tlog-invalid', async (t) => {
     const sigstoreRoot = parseSigstoreTrustedRoot(
       Buffer.from(createTestSigstore().trustedRootJson),
       'private',
     );
-    // v1.0.1 carries no RFC 3161 timestamp (v1.1.0's TSA is unknown to that root too).
-    const root = await copyVector(t, join(vectorsRoot, 'model-transparency/v1.0.1-sigstore'));
-    await refused(verify(root, { identities: [signer], sigstoreRoot }), 'certificate-invalid');
+    // The public-good Rekor log is the first thing that root does not know.
     await refused(
       verify(await copyVector(t), { identities: [signer], sigstoreRoot }),
-      'timestamp-invalid',
+      'tlog-invalid',
     );
   });
 });
@@ -216,7 +214,21 @@ describe('keyless: a private Sigstore instance', () => {
     const root = await signed(t);
     const verified = await verify(root, { identities: [who], sigstoreRoot });
     assert.deepEqual([...verified.files.keys()].sort(), ['model.onnx', 'sub/labels.txt']);
-    await refused(verify(root, { identities: [who] }), 'certificate-invalid');
+    await refused(verify(root, { identities: [who] }), 'tlog-invalid');
+  });
+
+  test('refuses a certificate from a CA the root does not list: certificate-invalid', async (t) => {
+    const root = await signed(t);
+    // The same logs, but another instance's Fulcio CA.
+    const mixed = JSON.parse(sigstore.trustedRootJson) as Record<string, unknown>;
+    mixed.certificateAuthorities = (
+      JSON.parse(createTestSigstore().trustedRootJson) as Record<string, unknown>
+    ).certificateAuthorities;
+    const otherCa = parseSigstoreTrustedRoot(Buffer.from(JSON.stringify(mixed)), 'mixed');
+    await refused(
+      verify(root, { identities: [who], sigstoreRoot: otherCa }),
+      'certificate-invalid',
+    );
   });
 
   test('judges the certificate at the log time, not now', async (t) => {
@@ -247,6 +259,17 @@ describe('keyless: a private Sigstore instance', () => {
       validTo: new Date(at.getTime() + 600_000),
     });
     await refused(verify(root, { identities: [who], sigstoreRoot }), 'certificate-expired');
+  });
+
+  test('refuses a certificate without an SCT or without code signing: certificate-invalid', async (t) => {
+    await refused(
+      verify(await signed(t, { omit: 'sct' }), { identities: [who], sigstoreRoot }),
+      'certificate-invalid',
+    );
+    await refused(
+      verify(await signed(t, { omit: 'code-signing' }), { identities: [who], sigstoreRoot }),
+      'certificate-invalid',
+    );
   });
 
   test('refuses another identity or issuer of the same instance', async (t) => {
