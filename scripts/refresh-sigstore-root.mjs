@@ -35,7 +35,9 @@ try {
   writeFileSync(target, bytes);
   const after = createHash('sha256').update(bytes).digest('hex');
   console.log(`${tarball}: trusted_root.json sha256 ${after}`);
-  console.log(before === after ? 'unchanged' : `changed (was ${before}); update config/sigstore/README.md`);
+  console.log(
+    before === after ? 'unchanged' : `changed (was ${before}); update config/sigstore/README.md`,
+  );
 } finally {
   rmSync(work, { recursive: true, force: true });
 }
