@@ -79,7 +79,9 @@ function outsideValidity(bundle: Bundle): string | undefined {
     const from = new Date(leaf.validFrom);
     const to = new Date(leaf.validTo);
     for (const entry of bundle.verificationMaterial.tlogEntries) {
-      const at = new Date(Number(entry.integratedTime) * 1000);
+      const seconds = Number(entry.integratedTime);
+      if (!(seconds > 0)) continue; // Rekor v2 entries carry no integrated time.
+      const at = new Date(seconds * 1000);
       if (at < from || at > to) {
         return `the signing certificate (valid ${from.toISOString()} to ${to.toISOString()}) was not valid when the log recorded the signature at ${at.toISOString()}`;
       }
