@@ -154,8 +154,8 @@ function requireCodeSigning(bundle: Bundle): void {
 }
 
 /**
- * Verifies a keyless (Fulcio + Rekor) OMS bundle offline against the trusted root `root()`: the certificate chains
- * to a Fulcio CA of the root and carries a valid SCT from one of its CT logs; every Rekor entry's
+ * Verifies a keyless (Fulcio + Rekor) OMS bundle offline against the trusted root `root()`: the
+ * certificate chains to a Fulcio CA of the root and carries a valid SCT from one of its CT logs; every Rekor entry's
  * inclusion promise (SET) and/or proof verifies with the log's key and records this very envelope;
  * the certificate was valid at the log's integrated time (not now); the DSSE signature verifies
  * with the certificate's key; and the SAN and OIDC issuer equal one of `identities` exactly.
@@ -192,7 +192,7 @@ export function verifyKeylessEnvelope(
       if (!material.tlogs.some((log) => log.logID.equals(entry.logId.keyId))) {
         throw refuse(
           'tlog-invalid',
-          `the signature was logged by a transparency log the trusted root does not list (log id ${entry.logId.keyId.toString('base64')}); check models.sigstoreTrustedRoot`,
+          `the signature was logged by a transparency log the trusted root does not list (log id ${entry.logId.keyId.toString('base64')}); is it the right Sigstore trusted root?`,
         );
       }
       verifyTLogInclusion(entry, material.tlogs);
