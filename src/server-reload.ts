@@ -30,6 +30,9 @@ export function createReloadableTrust(initial: TrustPolicy): ReloadableTrust {
     get empty() {
       return current.empty;
     },
+    get keyless() {
+      return current.keyless;
+    },
     forModel: (model) => current.forModel(model),
     replace(next) {
       current = next;

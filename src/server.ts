@@ -90,7 +90,7 @@ export async function createGateway(
   const trust = createReloadableTrust(await startupStep(() => loadTrustPolicy(config)));
   if (config.mode === 'production' && trust.empty) {
     throw new StartupError(
-      'models.trustedKeys: production needs at least one trusted publisher key (or models.trustedRoots)',
+      'models.trustedKeys: production needs at least one trusted publisher key (or models.trustedRoots, models.trustedIdentities)',
     );
   }
   const encryptionKey = await startupStep(() => readEncryptionKey(config, options.env ?? {}));
@@ -383,6 +383,10 @@ function onModelEvent(
       return;
     case 'refused':
       metrics?.modelLoads.inc({ model, version, result: 'refused' });
+      metrics?.modelRefusals.inc({
+        model,
+        reason: /^([a-z][a-z0-9-]+): /.exec(event.reason)?.[1] ?? 'other',
+      });
       audit({ event: 'model.refused', outcome: 'denied', model, version, reason: event.reason });
       return;
     case 'unload':

@@ -165,6 +165,19 @@ export function createConfigSchema(baseDir: string) {
         trustedKeys: trustAnchors,
         /** PEM CA certificates for certificate-mode signatures. */
         trustedRoots: trustAnchors,
+        /** Keyless (Sigstore) signers: certificate SAN and OIDC issuer, exact; optional models. */
+        trustedIdentities: z
+          .array(
+            z.strictObject({
+              identity: z.string().min(1).max(1024),
+              issuer: z.string().min(1).max(2048).optional(),
+              models: z.array(z.string().min(1).max(128)).min(1).max(1024).optional(),
+            }),
+          )
+          .max(256)
+          .default([]),
+        /** A Sigstore trusted_root.json (private instances); default: the shipped public-good one. */
+        sigstoreTrustedRoot: path.optional(),
         /** Serve models that have no signature. Refused in production. */
         allowUnsigned: z.boolean().default(false),
         /** Extra paths inside a version folder that signatures do not cover. */

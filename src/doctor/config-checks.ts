@@ -63,6 +63,16 @@ export function checkConfig(config: Readonly<Config>): Finding[] {
       fix: 'list the publisher public keys in models.trustedKeys (or CA files in models.trustedRoots)',
     });
   }
+  const issuerless = models.trustedIdentities.find((entry) => entry.issuer === undefined);
+  if (issuerless !== undefined) {
+    findings.push({
+      id: 'identity-without-issuer',
+      severity: config.mode === 'production' ? 'high' : 'medium',
+      key: 'models.trustedIdentities',
+      message: `"${issuerless.identity}" has no issuer: an e-mail identity alone can be certified by any OIDC provider Fulcio accepts`,
+      fix: 'give every trusted identity the OIDC issuer that must have vouched for it (issuer: https://…)',
+    });
+  }
   if (models.allowUnsigned) {
     findings.push({
       id: 'unsigned-allowed',

@@ -75,6 +75,11 @@ export interface Metrics {
   readonly modelLoads: {
     inc(labels: ModelVersionLabels & { readonly result: ModelLoadResult }): void;
   };
+  /**
+   * `bastion_model_refusals_total{model,reason}`: why versions were refused, by the stable code
+   * their reason starts with (`untrusted-identity`, `tlog-invalid`, `digest-mismatch`, …).
+   */
+  readonly modelRefusals: { inc(labels: ModelLabels & { readonly reason: string }): void };
   /** `bastion_audit_write_failures_total`. */
   readonly auditWriteFailures: { inc(value?: number): void };
   /** `bastion_worker_restarts_total{model}`. */
@@ -181,6 +186,13 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     labelNames: ['model', 'version', 'result'] as const,
     registers,
   });
+  const refusalGuard = createLabelGuard({ pattern: /^[a-z][a-z0-9-]{0,63}$/ });
+  const modelRefusals = new Counter({
+    name: 'bastion_model_refusals_total',
+    help: 'Model versions refused, by model and the stable code of the reason (untrusted-identity, tlog-invalid, ...).',
+    labelNames: ['model', 'reason'] as const,
+    registers,
+  });
   const auditWriteFailures = new Counter({
     name: 'bastion_audit_write_failures_total',
     help: 'Audit records that could not be written.',
@@ -271,6 +283,11 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     modelLoads: {
       inc: (l) => {
         modelLoads.inc({ ...mv(l), result: l.result });
+      },
+    },
+    modelRefusals: {
+      inc: (l) => {
+        modelRefusals.inc({ ...m(l), reason: refusalGuard(l.reason) });
       },
     },
     auditWriteFailures: {

@@ -33,7 +33,7 @@ export function createSignedVersionReader(options: SignedVersionReaderOptions): 
     }
     const trust = options.trust.forModel(model);
     if (trust.names.length === 0) {
-      throw new Error(`no trusted key or root may sign model "${model}"`);
+      throw new Error(`no trusted key, root or identity may sign model "${model}"`);
     }
     const verified = await verifyModelDirectory({
       root: dir,
@@ -42,7 +42,11 @@ export function createSignedVersionReader(options: SignedVersionReaderOptions): 
     });
     const signer = verified.signer;
     const name =
-      signer.method === 'key' ? trust.keyName(signer.keyIndex) : trust.rootName(signer.rootIndex);
+      signer.method === 'key'
+        ? trust.keyName(signer.keyIndex)
+        : signer.method === 'keyless'
+          ? trust.identityName(signer.identityIndex)
+          : trust.rootName(signer.rootIndex);
     return { files: verified.files, signedBy: name ?? signer.method };
   };
 }

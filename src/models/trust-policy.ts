@@ -3,6 +3,12 @@ import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import type { Config } from '../config/config-schema.js';
 import type { OmsTrust } from './oms/verify-envelope.js';
+import {
+  identitiesForModel,
+  loadKeylessTrust,
+  type IdentityAnchor,
+  type KeylessTrust,
+} from './oms/keyless-trust.js';
 
 /** One trusted publisher key or root, and the models it may sign. */
 export interface TrustAnchor {
@@ -24,6 +30,10 @@ export interface ModelTrust extends OmsTrust {
   rootName(index: number): string | undefined;
   /** Every allowed anchor's name; empty when nothing may sign this model. */
   readonly names: readonly string[];
+  /** The keyless identities allowed to sign this model. */
+  readonly identities: readonly IdentityAnchor[];
+  /** The name of the identity behind the verifier's `identityIndex`. */
+  identityName(index: number): string | undefined;
 }
 
 /** Which keys and roots may sign which models. */
@@ -31,8 +41,10 @@ export interface TrustPolicy {
   readonly anchors: readonly TrustAnchor[];
   /** The keys and roots allowed to sign `model`, in the form the OMS verifier takes. */
   forModel(model: string): ModelTrust;
-  /** True when no key or root is trusted at all. */
+  /** True when no key, root or keyless identity is trusted at all. */
   readonly empty: boolean;
+  /** `models.trustedIdentities` and the Sigstore trusted root they are checked against. */
+  readonly keyless: KeylessTrust;
 }
 
 /** Turns a model-name pattern with `*` wildcards into an anchored regular expression. */
@@ -43,7 +55,8 @@ export function patternToRegExp(pattern: string): RegExp {
 
 /**
  * Reads `models.trustedKeys` and `models.trustedRoots`. Each key file must hold a public key
- * (text before `-----BEGIN` is tolerated), each root file a certificate.
+ * (text before `-----BEGIN` is tolerated), each root file a certificate. Keyless trust
+ * (`models.trustedIdentities`, `models.sigstoreTrustedRoot`) is read by `loadKeylessTrust`.
  *
  * @throws Error naming the file and what is wrong with it.
  */
@@ -79,10 +92,13 @@ export async function loadTrustPolicy(config: Readonly<Config>): Promise<TrustPo
     }
     anchors.push({ kind, name: basename(file), pem, models: patterns?.map(patternToRegExp) });
   }
+  const keyless = await loadKeylessTrust(config.models, patternToRegExp);
   return {
     anchors,
-    empty: anchors.length === 0,
+    keyless,
+    empty: anchors.length === 0 && keyless.identities.length === 0,
     forModel(model) {
+      const identities = identitiesForModel(keyless, model);
       const allowed = anchors.filter((a) => a.models?.some((re) => re.test(model)) ?? true);
       const keys = allowed.filter((a) => a.kind === 'key');
       const roots = allowed.filter((a) => a.kind === 'root');
@@ -97,7 +113,10 @@ export async function loadTrustPolicy(config: Readonly<Config>): Promise<TrustPo
         roots: roots.map((a) => a.pem),
         keyName: (index) => keys[index]?.name,
         rootName: (index) => rootNames[index],
-        names: [...keys, ...roots].map((a) => a.name),
+        names: [...keys, ...roots, ...identities].map((a) => a.name),
+        identities,
+        identityName: (index) => identities[index]?.name,
+        ...(keyless.sigstoreRoot === undefined ? {} : { sigstoreRoot: keyless.sigstoreRoot }),
       };
     },
   };

@@ -11,7 +11,11 @@ export const maxBundleBytes = 16 * 1024 * 1024;
 export type BundleMaterial =
   | { readonly kind: 'public-key'; readonly hint: string | undefined }
   | { readonly kind: 'certificate-chain'; readonly certificates: readonly Buffer[] }
-  | { readonly kind: 'keyless' };
+  | {
+      readonly kind: 'keyless';
+      /** The whole bundle JSON, for the Sigstore verifier (certificate and log entries). */
+      readonly bundle: unknown;
+    };
 
 /** A structurally valid OMS bundle: one DSSE signature over an in-toto payload. */
 export interface OmsBundle {
@@ -40,7 +44,7 @@ function decodeBase64(value: unknown, field: string): Buffer {
   return Buffer.from(value, 'base64');
 }
 
-function parseMaterial(value: unknown): BundleMaterial {
+function parseMaterial(value: unknown, bundle: unknown): BundleMaterial {
   if (!isRecord(value)) throw malformed('verificationMaterial is missing');
   const { publicKey, x509CertificateChain, certificate } = value;
   if (publicKey !== undefined) {
@@ -64,7 +68,7 @@ function parseMaterial(value: unknown): BundleMaterial {
       ),
     };
   }
-  if (certificate !== undefined) return { kind: 'keyless' };
+  if (certificate !== undefined) return { kind: 'keyless', bundle };
   throw malformed('verificationMaterial names no public key or certificate');
 }
 
@@ -90,7 +94,7 @@ export function parseOmsBundle(bytes: Buffer): OmsBundle {
       `signature bundle media type must be ${bundleMediaType}`,
     );
   }
-  const material = parseMaterial(json.verificationMaterial);
+  const material = parseMaterial(json.verificationMaterial, json);
   const envelope = json.dsseEnvelope;
   if (!isRecord(envelope)) throw malformed('dsseEnvelope is missing');
   if (envelope.payloadType !== inTotoPayloadType) {

@@ -10,6 +10,12 @@ import {
   hashForKey,
   type TrustedKeyInput,
 } from './signing-key.js';
+import { publicGoodTrustedRoot, type SigstoreTrustedRoot } from './sigstore-trusted-root.js';
+import {
+  verifyKeylessEnvelope,
+  type KeylessSigner,
+  type TrustedIdentity,
+} from './verify-keyless.js';
 
 /** What the caller trusts. Nothing in a bundle is ever trusted on its own. */
 export interface OmsTrust {
@@ -17,6 +23,10 @@ export interface OmsTrust {
   readonly keys?: readonly TrustedKeyInput[];
   /** Trusted root CAs (certificate mode): PEM text (one or more certificates) or certificates. */
   readonly roots?: readonly (string | X509Certificate)[];
+  /** Trusted signer identities (keyless mode): SAN and OIDC issuer, compared exactly. */
+  readonly identities?: readonly TrustedIdentity[];
+  /** The Sigstore trusted root for keyless mode. Default: the shipped public-good root. */
+  readonly sigstoreRoot?: SigstoreTrustedRoot;
 }
 
 /** Who signed, as far as the caller's trust goes. */
@@ -34,7 +44,8 @@ export type OmsSigner =
       readonly rootIndex: number;
       readonly rootFingerprint: string;
       readonly leafSubject: string;
-    };
+    }
+  | KeylessSigner;
 
 /** A DSSE envelope whose signature verified: the signer and the signed statement bytes. */
 export interface VerifiedEnvelope {
@@ -102,8 +113,11 @@ function verifyWithKeys(
 /**
  * Verifies the envelope's one signature against the caller's trust: key mode tries the trusted
  * keys (the bundle's `hint` first, never a key from the bundle); certificate mode validates the
- * bundle's chain to a trusted root at `now` and uses the leaf's key.
- * @throws OmsVerificationError `untrusted-key`, `bad-signature`, `certificate-*`, `unsupported`.
+ * bundle's chain to a trusted root at `now` and uses the leaf's key; keyless mode checks the
+ * Fulcio certificate and Rekor entry offline against the Sigstore trusted root (validity at the
+ * log's integrated time, not `now`) and the signer's identity and issuer.
+ * @throws OmsVerificationError `untrusted-key`, `untrusted-identity`, `bad-signature`,
+ *   `certificate-*`, `tlog-invalid`, `timestamp-invalid`, `unsupported`.
  */
 export function verifyOmsEnvelope(bundle: OmsBundle, trust: OmsTrust, now: Date): VerifiedEnvelope {
   const material = bundle.material;
@@ -137,10 +151,16 @@ export function verifyOmsEnvelope(bundle: OmsBundle, trust: OmsTrust, now: Date)
         legacyEncoding: result === 'legacy',
       };
     }
-    case 'keyless':
-      throw new OmsVerificationError(
-        'unsupported',
-        'keyless (Sigstore) signatures are not supported; sign with a key or a certificate',
+    case 'keyless': {
+      const verified = verifyKeylessEnvelope(
+        material.bundle,
+        trust.identities ?? [],
+        () => trust.sigstoreRoot ?? publicGoodTrustedRoot(),
       );
+      if (!verified.payload.equals(bundle.payload)) {
+        throw new OmsVerificationError('bundle-malformed', 'signature bundle payload is ambiguous');
+      }
+      return { signer: verified.signer, payload: bundle.payload, legacyEncoding: false };
+    }
   }
 }
