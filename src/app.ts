@@ -9,14 +9,25 @@ import { BastionError, httpStatusFor } from './errors.js';
 import { registerAuthHooks } from './http/auth-hooks.js';
 import { registerClientSubjectCheck } from './http/client-certificate.js';
 import { registerCors } from './http/cors.js';
+import {
+  connectionsCheckingIntervalFor,
+  limitConnectionsPerAddress,
+} from './http/connection-limits.js';
 import { toClientError } from './http/error-mapping.js';
+import { createClientErrorHandler, createFrameworkErrorHandler } from './http/framework-errors.js';
 import { registerHealthRoutes } from './http/health-routes.js';
 import { registerJsonBodyParser } from './http/json-body.js';
 import { computeSecurityHeaders, securityHeaderOptions } from './http/security-headers.js';
-import { methodNotAllowed, registerModelRoutes } from './http/model-routes.js';
-import { type AuditSink, registerObserveHooks } from './http/observe-hooks.js';
+import {
+  methodNotAllowedError,
+  registerModelRoutes,
+  type RoutePolicy,
+} from './http/model-routes.js';
+import { type AuditSink, auditEntryOf, registerObserveHooks } from './http/observe-hooks.js';
 import { registerRateLimit } from './http/rate-limit.js';
 import { registerRepositoryRoutes } from './http/repository-routes.js';
+import { registerBodyDecoding, registerRequestBodyHooks } from './http/request-body.js';
+import { registerResponseCompression } from './http/response-compression.js';
 import { requestIdFor, requestIdHeader } from './http/request-id.js';
 import type { InferenceService } from './inference/inference-service.js';
 import type { Metrics } from './metrics/metrics.js';
@@ -43,11 +54,16 @@ export interface AppDependencies {
   readonly serverOptions?: Partial<FastifyServerOptions> & Record<string, unknown>;
 }
 
-/** The routes and the methods they accept, for 405 answers. */
-const knownPaths: readonly (readonly [string, 'GET' | 'POST'])[] = [
-  ['/v2', 'GET'],
+/** Public routes and the methods they accept, for 405 answers (not audited). */
+const publicPaths: readonly (readonly [string, 'GET' | 'POST'])[] = [
   ['/v2/health/live', 'GET'],
   ['/v2/health/ready', 'GET'],
+];
+
+/** Routes in the authenticated scope and the methods they accept, for audited 405 answers. */
+const knownPaths: readonly (readonly [string, 'GET' | 'POST'])[] = [
+  ['/v2', 'GET'],
+  ['/v2/', 'GET'],
   ['/v2/models/:model', 'GET'],
   ['/v2/models/:model/versions/:version', 'GET'],
   ['/v2/models/:model/ready', 'GET'],
@@ -66,6 +82,13 @@ const knownPaths: readonly (readonly [string, 'GET' | 'POST'])[] = [
  */
 export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> {
   const { config } = deps;
+  // @fastify/helmet stays registered (reply.helmet() for routes that need their own policy), but
+  // the global policy is applied from headers computed once at boot: see security-headers.ts.
+  const helmetOptions = securityHeaderOptions(config.server.tls !== undefined);
+  const securityHeaders = computeSecurityHeaders(helmetOptions);
+  const checkingInterval = connectionsCheckingIntervalFor(config.server.headersTimeoutMs);
+  const https = deps.serverOptions?.https;
+  const jsonBodyBytes = Math.min(config.limits.jsonBodyBytes, config.limits.bodyBytes);
   const app = Fastify({
     loggerInstance: deps.logger,
     // No "incoming request"/"request completed" lines: the audit log records every request to a
@@ -84,10 +107,33 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
     keepAliveTimeout: config.server.keepAliveTimeoutMs,
     requestTimeout: config.server.requestTimeoutMs,
     routerOptions: { maxParamLength: 256, ignoreTrailingSlash: false },
+    frameworkErrors: createFrameworkErrorHandler({
+      headers: securityHeaders,
+      failClosed: config.audit.failClosed === true,
+      audit:
+        deps.audit === undefined
+          ? undefined
+          : async (request, reply) => {
+              if (/^\/v2\/(models|repository)\//.test(request.url)) {
+                await deps.audit?.append(auditEntryOf(request, reply));
+              }
+            },
+    }),
+    clientErrorHandler: createClientErrorHandler(securityHeaders),
+    http: { connectionsCheckingInterval: checkingInterval },
     ...deps.serverOptions,
+    ...(typeof https === 'object' && https !== null
+      ? { https: { ...https, connectionsCheckingInterval: checkingInterval } }
+      : {}),
   });
   app.server.headersTimeout = config.server.headersTimeoutMs;
   app.server.maxConnections = config.server.maxConnections;
+  limitConnectionsPerAddress(app.server, {
+    maxPerAddress: config.server.maxConnectionsPerIp,
+    onRefused: (address) => {
+      deps.logger.warn({ ip: address }, 'connection refused: server.maxConnectionsPerIp reached');
+    },
+  });
 
   app.addHook('onRequest', (request, reply, done) => {
     void reply.header(requestIdHeader, request.id);
@@ -108,17 +154,14 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
     });
   }
 
-  // @fastify/helmet stays registered (reply.helmet() for routes that need their own policy), but
-  // the global policy is applied from headers computed once at boot: see security-headers.ts.
-  const helmetOptions = securityHeaderOptions(config.server.tls !== undefined);
   await app.register(helmet, { ...helmetOptions, global: false });
-  const securityHeaders = computeSecurityHeaders(helmetOptions);
   app.addHook('onRequest', (_request, reply, done) => {
     void reply.headers(securityHeaders);
     done();
   });
 
-  registerJsonBodyParser(app);
+  registerJsonBodyParser(app, jsonBodyBytes);
+  registerRequestBodyHooks(app);
   registerCors(app, config.server.cors.origins);
 
   app.setErrorHandler((error, request, reply) => {
@@ -146,28 +189,13 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
     return reply.code(status).send({ error: clientError.message, code: clientError.code });
   });
 
-  app.setNotFoundHandler((request, reply) => {
-    return reply.code(404).send({
-      error: `no route ${request.method} ${request.url.split('?')[0] ?? ''}`,
-      code: 'NOT_FOUND',
-    });
+  // Never echoes the URL (it may hold anything); the preParsing hook answers before any body.
+  app.setNotFoundHandler((_request, reply) => {
+    return reply.code(404).send({ error: 'no such route', code: 'NOT_FOUND' });
   });
 
   registerHealthRoutes(app, { isReady: () => deps.registry.started && deps.isReady() });
-
-  for (const [url, allowed] of knownPaths) {
-    const others = (['GET', 'POST', 'PUT', 'DELETE', 'PATCH'] as const).filter(
-      (m) => m !== allowed,
-    );
-    app.route({
-      method: others,
-      url,
-      handler: (_request, reply) => {
-        void reply.header('allow', allowed === 'GET' ? 'GET, HEAD' : 'POST');
-        methodNotAllowed(allowed);
-      },
-    });
-  }
+  registerMethodNotAllowed(app, publicPaths, undefined);
 
   await app.register(async (scope) => {
     scope.addHook('onRequest', (_request, _reply, done) => {
@@ -206,15 +234,77 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
         request.log.error({ err: error }, 'audit record could not be written');
       },
     });
+    // After the audit hook, so a fail-closed 503 replaces the payload before it is compressed.
+    await registerResponseCompression(scope);
+    registerBodyDecoding(scope, { bodyBytes: config.limits.bodyBytes });
+    registerMethodNotAllowed(scope, knownPaths, { access: 'none', audit: true });
+    // Any other path under the model and repository routes: an audited 404, before any body.
+    scope.route({
+      method: ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH'],
+      url: '/v2/models/*',
+      config: { policy: { access: 'none', audit: true }, refuse: notFound },
+      handler: () => {
+        throw notFound();
+      },
+    });
+    scope.route({
+      method: ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH'],
+      url: '/v2/repository/*',
+      config: { policy: { access: 'none', audit: true }, refuse: notFound },
+      handler: () => {
+        throw notFound();
+      },
+    });
 
-    scope.get('/v2', { config: { policy: { access: 'token', audit: false } } }, () => ({
+    const serverMetadata = () => ({
       name: 'bastion',
       version: deps.version,
       extensions: ['model_repository', 'binary_tensor_data'],
-    }));
-    registerModelRoutes(scope, { registry: deps.registry, inference: deps.inference });
+    });
+    const tokenOnly = { config: { policy: { access: 'token', audit: false } } } as const;
+    scope.get('/v2', tokenOnly, serverMetadata);
+    scope.get('/v2/', tokenOnly, serverMetadata);
+    registerModelRoutes(scope, {
+      registry: deps.registry,
+      inference: deps.inference,
+      maxJsonOutputElements: config.limits.maxJsonOutputElements,
+      jsonHeaderBytes: jsonBodyBytes,
+    });
     registerRepositoryRoutes(scope, deps.registry);
   });
 
   return app;
+}
+
+function notFound(): BastionError {
+  return new BastionError('NOT_FOUND', 'no such route');
+}
+
+/** 405 routes for the other methods of each known path, answered before any body is read. */
+function registerMethodNotAllowed(
+  app: FastifyInstance,
+  paths: readonly (readonly [string, 'GET' | 'POST'])[],
+  policy: RoutePolicy | undefined,
+): void {
+  for (const [url, allowed] of paths) {
+    const others = (['GET', 'POST', 'PUT', 'DELETE', 'PATCH'] as const).filter(
+      (m) => m !== allowed,
+    );
+    const allow = allowed === 'GET' ? 'GET, HEAD' : 'POST';
+    app.route({
+      method: others,
+      url,
+      config: {
+        ...(policy === undefined ? {} : { policy }),
+        refuse: () => methodNotAllowedError(allowed),
+      },
+      onRequest: (_request, reply, done) => {
+        void reply.header('allow', allow);
+        done();
+      },
+      handler: () => {
+        throw methodNotAllowedError(allowed);
+      },
+    });
+  }
 }

@@ -26,6 +26,11 @@ export interface InferCall {
    * controller rather than two linked ones. Takes the place of `signal`.
    */
   readonly controller?: AbortController | undefined;
+  /**
+   * Largest element count the outputs answered as JSON may hold together (binary outputs do not
+   * count): encoding more would hold the event loop too long. Undefined: no bound.
+   */
+  readonly maxJsonOutputElements?: number | undefined;
 }
 
 /** An output answered in binary form: its bytes follow the JSON header, in output order. */
@@ -101,6 +106,7 @@ export function createInferenceService(options: InferenceServiceOptions): Infere
         const inferenceMs = performance.now() - started;
         hooks.onInference?.(ready, inferenceMs);
         const binary = request.binaryOutputs.size > 0 ? ([] as Uint8Array[]) : undefined;
+        assertJsonOutputSize(outputs, request.outputs, request.binaryOutputs, call);
         const response: InferResponse = {
           model_name: ready.model,
           model_version: String(ready.version),
@@ -129,6 +135,29 @@ export function createInferenceService(options: InferenceServiceOptions): Infere
       }
     },
   };
+}
+
+/** @throws BastionError OUTPUT_TOO_LARGE when the JSON outputs exceed the call's bound. */
+function assertJsonOutputSize(
+  outputs: Readonly<Record<string, HostTensor>>,
+  names: readonly string[],
+  binary: ReadonlySet<string>,
+  call: InferCall,
+): void {
+  const max = call.maxJsonOutputElements;
+  if (max === undefined) return;
+  let elements = 0;
+  for (const name of names) {
+    const tensor = outputs[name];
+    if (tensor === undefined || binary.has(name)) continue;
+    elements += tensor.dims.reduce((a, b) => a * b, 1);
+  }
+  if (elements > max) {
+    throw new BastionError(
+      'OUTPUT_TOO_LARGE',
+      `the JSON outputs would hold ${elements} elements, more than the ${max} this server encodes as JSON; send fewer rows or ask for binary outputs (parameters.binary_data_output)`,
+    );
+  }
 }
 
 async function runWithDeadline(

@@ -1,0 +1,23 @@
+import sjp from 'secure-json-parse';
+import { serialize, deserialize } from 'node:v8';
+const n = 2_000_000;
+const data = Array.from({length:n}, (_, i) => Math.fround(Math.sin(i)*7));
+const text = JSON.stringify({inputs:[{name:'features',shape:[n/4,4],datatype:'FP32',data}]});
+const buf = Buffer.from(text);
+const mib = buf.length / 1048576;
+const time = (label, fn, reps=3) => { let best=Infinity, r; for (let i=0;i<reps;i++){const t=performance.now(); r=fn(); best=Math.min(best, performance.now()-t);} console.log(label, best.toFixed(1),'ms', (best/mib).toFixed(1),'ms/MiB'); return r; };
+console.log('body MiB', mib.toFixed(2));
+time('buf.toString', () => buf.toString('utf8'));
+const obj = time('JSON.parse(buf)', () => JSON.parse(buf));
+time('sjp.parse', () => sjp.parse(buf, undefined, {protoAction:'error', constructorAction:'error'}));
+time('indexOf proto', () => buf.indexOf('__proto__') + buf.indexOf('constructor') + buf.indexOf('\\u'));
+const ser = time('v8.serialize', () => serialize(obj));
+time('v8.deserialize', () => deserialize(ser));
+time('structuredClone', () => structuredClone(obj));
+time('Float32Array.from', () => Float32Array.from(obj.inputs[0].data));
+time('JSON.stringify', () => JSON.stringify(obj));
+// many {} plus constructor
+const many = '[' + Array(1_500_000).fill('{}').join(',') + ',{"constructor":{"a":1}}]';
+const mb = Buffer.from(many); console.log('many MiB', (mb.length/1048576).toFixed(2));
+time('JSON.parse many', () => JSON.parse(mb));
+time('sjp many', () => sjp.parse(mb, undefined, {protoAction:'error', constructorAction:'error'}));
