@@ -17,6 +17,7 @@ import { toClientError } from './http/error-mapping.js';
 import { createClientErrorHandler, createFrameworkErrorHandler } from './http/framework-errors.js';
 import { registerHealthRoutes } from './http/health-routes.js';
 import { registerJsonBodyParser } from './http/json-body.js';
+import { createJsonParsePool } from './http/json-parse-pool.js';
 import { computeSecurityHeaders, securityHeaderOptions } from './http/security-headers.js';
 import {
   methodNotAllowedError,
@@ -128,6 +129,8 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   });
   app.server.headersTimeout = config.server.headersTimeoutMs;
   app.server.maxConnections = config.server.maxConnections;
+  const parsePool = createJsonParsePool({ threads: 2, maxQueue: 64 });
+  app.addHook('onClose', () => parsePool.close());
   limitConnectionsPerAddress(app.server, {
     maxPerAddress: config.server.maxConnectionsPerIp,
     onRefused: (address) => {
@@ -161,7 +164,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   });
 
   registerJsonBodyParser(app, jsonBodyBytes);
-  registerRequestBodyHooks(app);
+  registerRequestBodyHooks(app, { bodyBytes: config.limits.bodyBytes });
   registerCors(app, config.server.cors.origins);
 
   app.setErrorHandler((error, request, reply) => {
@@ -236,7 +239,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
     });
     // After the audit hook, so a fail-closed 503 replaces the payload before it is compressed.
     await registerResponseCompression(scope);
-    registerBodyDecoding(scope, { bodyBytes: config.limits.bodyBytes });
+    registerBodyDecoding(scope, { bodyBytes: config.limits.bodyBytes, jsonBodyBytes });
     registerMethodNotAllowed(scope, knownPaths, { access: 'none', audit: true });
     // Any other path under the model and repository routes: an audited 404, before any body.
     scope.route({
@@ -269,6 +272,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
       inference: deps.inference,
       maxJsonOutputElements: config.limits.maxJsonOutputElements,
       jsonHeaderBytes: jsonBodyBytes,
+      parsePool,
     });
     registerRepositoryRoutes(scope, deps.registry);
   });

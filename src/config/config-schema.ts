@@ -213,15 +213,15 @@ export function createConfigSchema(baseDir: string) {
           .min(1024)
           .max(2048 * MiB)
           .default(16 * MiB),
-        /** Largest JSON body (or binary request's JSON header), decoded; parsed on the event loop. */
+        /** Largest JSON body (or binary request's JSON header), decoded; over 64 KiB, parsed on a worker. */
         jsonBodyBytes: z
           .number()
           .int()
           .min(1024)
           .max(2048 * MiB)
-          .default(4 * MiB),
+          .default(2 * MiB),
         /** Largest element count of the outputs one response carries as JSON. */
-        maxJsonOutputElements: z.number().int().min(1).max(1_000_000_000).default(262_144),
+        maxJsonOutputElements: z.number().int().min(1).max(1_000_000_000).default(131_072),
         requestsPerMinute: z.number().int().min(1).max(10_000_000).default(600),
         /** Per-IP limit for requests that carry no valid token. */
         unauthenticatedPerMinute: z.number().int().min(1).max(10_000_000).default(60),

@@ -3,10 +3,22 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { BastionError } from '../errors.js';
 
 declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** JSON bodies over {@link inlineJsonBytes} are handed to the route unparsed (infer). */
+    offThreadJson?: boolean;
+  }
   interface FastifyRequest {
     /** Hex SHA-256 of the raw request body, for the audit log. */
     inputSha256?: string;
   }
+}
+
+/** JSON bodies at most this large are parsed on the event loop (well under a millisecond). */
+export const inlineJsonBytes = 64 * 1024;
+
+/** A JSON body left unparsed for a worker thread: its raw bytes. */
+export class DeferredJsonBody {
+  constructor(readonly bytes: Buffer) {}
 }
 
 /** Records the SHA-256 of the whole raw body on the request, for the audit log. */
@@ -92,6 +104,10 @@ export function registerJsonBodyParser(app: FastifyInstance, limit: number): voi
     { parseAs: 'buffer', bodyLimit: limit },
     (request, body, done) => {
       const bytes = body as Buffer;
+      if (bytes.length > inlineJsonBytes && request.routeOptions.config.offThreadJson === true) {
+        done(null, new DeferredJsonBody(bytes)); // parsed and hashed on a worker thread
+        return;
+      }
       recordInputDigest(request, bytes);
       let parsed: unknown;
       try {

@@ -6,7 +6,10 @@ import type { InferenceService } from '../inference/inference-service.js';
 import type { ModelRegistry } from '../models/model-registry.js';
 import type { ReadyVersion } from '../models/model-state.js';
 import { BinaryInferBody, headerLengthHeader, registerBinaryBodyParser } from './binary-body.js';
-import { versionPattern } from '../models/model-repository.js';
+import type { BoundInferRequest } from '../inference/input-schema.js';
+import { takeModelFields } from './infer-body.js';
+import { DeferredJsonBody } from './json-body.js';
+import type { JsonParsePool } from './json-parse-pool.js';
 import { type ModelParams, parseModelParams } from './route-params.js';
 
 /** Dependencies of the model routes. */
@@ -17,6 +20,8 @@ export interface ModelRoutesOptions {
   readonly maxJsonOutputElements: number;
   /** Largest JSON header of a binary request (`limits.jsonBodyBytes`). */
   readonly jsonHeaderBytes: number;
+  /** Where JSON bodies over 64 KiB are parsed and validated, off the event loop. */
+  readonly parsePool: JsonParsePool;
 }
 
 /** Per-route policy read by the auth and audit hooks (STYLE.md: the rate-limit/helmet idiom). */
@@ -42,7 +47,7 @@ declare module 'fastify' {
 
 /** `GET /v2/models/...` metadata and ready, `POST .../infer`. */
 export function registerModelRoutes(app: FastifyInstance, options: ModelRoutesOptions): void {
-  const { registry, inference, maxJsonOutputElements, jsonHeaderBytes } = options;
+  const { registry, inference, maxJsonOutputElements, jsonHeaderBytes, parsePool } = options;
   const infer = { policy: { access: 'infer', audit: true } } as const;
 
   for (const prefix of ['/v2/models/:model', '/v2/models/:model/versions/:version']) {
@@ -75,13 +80,10 @@ export function registerModelRoutes(app: FastifyInstance, options: ModelRoutesOp
     for (const prefix of ['/v2/models/:model', '/v2/models/:model/versions/:version']) {
       scope.post(
         `${prefix}/infer`,
-        { config: infer },
+        { config: { ...infer, offThreadJson: true } },
         async (request: FastifyRequest<{ Params: ModelParams }>, reply: FastifyReply) => {
-          const params = parseModelParams(request.params);
-          request.bastionTarget = params;
-          const binaryBody = request.body instanceof BinaryInferBody ? request.body : undefined;
-          const body = binaryBody === undefined ? request.body : binaryBody.header;
-          const { model, version } = takeModelFields(body, params);
+          const { model, version } = parseModelParams(request.params);
+          request.bastionTarget = { model, version };
           const controller = new AbortController();
           const onClose = (): void => {
             if (!reply.raw.writableFinished) {
@@ -96,8 +98,8 @@ export function registerModelRoutes(app: FastifyInstance, options: ModelRoutesOp
               {
                 model,
                 version,
-                body,
-                binary: binaryBody?.binary,
+                body: undefined,
+                bind: binderOf(request, parsePool),
                 controller,
                 maxJsonOutputElements,
               },
@@ -153,35 +155,27 @@ export function methodNotAllowedError(allow: string): BastionError {
 }
 
 /**
- * KServe's client adds a top-level `model_name` (and may add `model_version`) to every infer
- * body: they must name the path's model and version, and are removed before validation. A
- * `model_version` on a path without a version selects that version, as `/versions/{v}` would.
- *
- * @throws BastionError INVALID_REQUEST when they differ from the path or are not strings.
+ * How the request's body becomes a bound request once its model version is known: a large JSON
+ * body on a parse worker (its digest comes back with it), anything else here; either way a
+ * top-level `model_name`/`model_version` must match (KServe's client sends them).
  */
-function takeModelFields(
-  body: unknown,
-  path: { model: string; version: number | undefined },
-): { model: string; version: number | undefined } {
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) return path;
-  const fields = body as Record<string, unknown>;
-  let { version } = path;
-  if ('model_name' in fields) {
-    if (fields.model_name !== path.model) {
-      throw new BastionError('INVALID_REQUEST', 'model_name in the body differs from the path');
-    }
-    delete fields.model_name;
+function binderOf(
+  request: FastifyRequest,
+  pool: JsonParsePool,
+): (ready: ReadyVersion) => Promise<BoundInferRequest> {
+  const body = request.body;
+  if (body instanceof DeferredJsonBody) {
+    return async (ready) => {
+      const parsed = await pool.parse(body.bytes, ready);
+      request.inputSha256 = parsed.sha256;
+      if (parsed.error !== undefined) throw parsed.error;
+      return parsed.request;
+    };
   }
-  if ('model_version' in fields) {
-    const named = fields.model_version;
-    if (typeof named !== 'string' || !versionPattern.test(named)) {
-      throw new BastionError('INVALID_REQUEST', 'model_version must be a version number string');
-    }
-    if (version !== undefined && Number(named) !== version) {
-      throw new BastionError('INVALID_REQUEST', 'model_version in the body differs from the path');
-    }
-    version = Number(named);
-    delete fields.model_version;
-  }
-  return { model: path.model, version };
+  const binary = body instanceof BinaryInferBody ? body : undefined;
+  const json = binary === undefined ? body : binary.header;
+  return (ready) => {
+    takeModelFields(json, ready.model, ready.version);
+    return Promise.resolve(ready.parser.parse(json, binary?.binary));
+  };
 }

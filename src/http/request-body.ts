@@ -1,6 +1,6 @@
 import { PassThrough, type Readable } from 'node:stream';
 import { createGunzip, createInflate, type Gunzip, type Inflate } from 'node:zlib';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { BastionError } from '../errors.js';
 import { headerLengthHeader } from './binary-body.js';
 
@@ -10,9 +10,6 @@ declare module 'fastify' {
     refuse?: () => BastionError;
   }
 }
-
-/** Bodies at most this large that are left unread are drained and the connection kept. */
-export const drainableBytes = 64 * 1024;
 
 /** A stream Fastify reads the body from; `receivedEncodedLength` is what came off the wire. */
 type DecodedBody = PassThrough & { receivedEncodedLength: number };
@@ -43,6 +40,10 @@ export function inflateBody(
     inflater.destroy();
     out.destroy(error);
   };
+  out.once('close', () => {
+    source.unpipe(inflater);
+    inflater.destroy();
+  });
   source.on('data', (chunk: Buffer) => {
     out.receivedEncodedLength += chunk.length;
   });
@@ -77,7 +78,10 @@ export function inflateBody(
  * `Content-Encoding` gzip/deflate (anything else is 415). Registered on the root, so it runs
  * before the authenticated scope's own hooks; those run before any parser reads the body.
  */
-export function registerRequestBodyHooks(app: FastifyInstance): void {
+export function registerRequestBodyHooks(
+  app: FastifyInstance,
+  limits: { bodyBytes: number },
+): void {
   app.addHook('preParsing', async (request, _reply, payload) => {
     if (request.is404) throw new BastionError('NOT_FOUND', 'no such route');
     const refuse = request.routeOptions.config.refuse;
@@ -85,24 +89,44 @@ export function registerRequestBodyHooks(app: FastifyInstance): void {
     return payload;
   });
 
-  app.addHook('onSend', async (request, reply, payload) => {
-    // Answered before the body was read (404, 405, 401, 403, 429, 415, 413): a small rest is
-    // drained by Node and the connection kept; a large or chunked one closes the connection, so
-    // nothing is read in vain and a keep-alive client cannot start its next request inside it.
-    if (!request.raw.complete && hasBody(request)) {
-      const length = Number(request.headers['content-length']);
-      if (!(length <= drainableBytes)) void reply.header('connection', 'close');
-    }
-    return payload;
+  app.addHook('onResponse', async (request) => {
+    // Answered before the body was read (404, 405, 401, 403, 429, 415): Node reads the rest and
+    // drops it unparsed, so the client gets its answer (closing now would reset a client still
+    // sending) and its next request on the connection starts where it should. A declared length
+    // is at most bodyBytes (more was refused up front); a chunked body is cut off past it.
+    const raw = request.raw;
+    if (raw.complete || !hasBody(request)) return;
+    let drained = 0;
+    raw.on('data', (chunk: Buffer) => {
+      drained += chunk.length;
+      if (drained > limits.bodyBytes) raw.socket.destroy();
+    });
   });
+}
+
+/** Stops inflating once the answer is out (a parser error, a refusal): nothing reads it then. */
+function stopWithReply(reply: FastifyReply, body: DecodedBody): DecodedBody {
+  body.on('error', () => undefined); // reported through the parser; never an uncaught error
+  reply.raw.once('close', () => {
+    if (!body.destroyed) body.destroy();
+  });
+  return body;
 }
 
 /**
  * The preParsing step that runs after authentication and rate limiting (registered in the
  * authenticated scope after them): content type default and content decoding, which read the body.
  */
-export function registerBodyDecoding(scope: FastifyInstance, limits: { bodyBytes: number }): void {
-  scope.addHook('preParsing', async (request, _reply, payload) => {
+export function registerBodyDecoding(
+  scope: FastifyInstance,
+  limits: { bodyBytes: number; jsonBodyBytes: number },
+): void {
+  // The parser's own limit: past it the parser stops listening, and so must the inflater.
+  const limitFor = (request: FastifyRequest): number =>
+    /^application\/json\b/i.test(request.headers['content-type'] ?? '')
+      ? limits.jsonBodyBytes
+      : limits.bodyBytes;
+  scope.addHook('preParsing', async (request, reply, payload) => {
     if (!hasBody(request)) return payload;
     if (request.headers['content-type'] === undefined) {
       request.headers['content-type'] =
@@ -117,9 +141,9 @@ export function registerBodyDecoding(scope: FastifyInstance, limits: { bodyBytes
         return payload;
       case 'gzip':
       case 'x-gzip':
-        return inflateBody(payload, 'gzip', limits.bodyBytes);
+        return stopWithReply(reply, inflateBody(payload, 'gzip', limitFor(request)));
       case 'deflate':
-        return inflateBody(payload, 'deflate', limits.bodyBytes);
+        return stopWithReply(reply, inflateBody(payload, 'deflate', limitFor(request)));
       default:
         throw new BastionError(
           'UNSUPPORTED_MEDIA_TYPE',

@@ -4,6 +4,7 @@ import type { ReadyVersion } from '../models/model-state.js';
 import type { HostTensor } from './engine.js';
 import { encodeBinaryElements } from './binary-tensor.js';
 import { v2DatatypeOf, type V2Datatype } from './datatypes.js';
+import type { BoundInferRequest } from './input-schema.js';
 import { encodeTensor, type JsonTensor } from './tensor-codec.js';
 
 /** One inference call, as the domain sees it (no HTTP). */
@@ -31,6 +32,11 @@ export interface InferCall {
    * count): encoding more would hold the event loop too long. Undefined: no bound.
    */
   readonly maxJsonOutputElements?: number | undefined;
+  /**
+   * Validates and decodes the body for the chosen version in place of `ready.parser.parse`
+   * (the HTTP layer parses large JSON bodies on a worker thread this way).
+   */
+  readonly bind?: ((ready: ReadyVersion) => Promise<BoundInferRequest>) | undefined;
 }
 
 /** An output answered in binary form: its bytes follow the JSON header, in output order. */
@@ -94,7 +100,10 @@ export function createInferenceService(options: InferenceServiceOptions): Infere
       try {
         const ready = lease.version;
         hooks.onResolved?.(ready);
-        const request = ready.parser.parse(call.body, call.binary);
+        const request =
+          call.bind === undefined
+            ? ready.parser.parse(call.body, call.binary)
+            : await call.bind(ready);
         const started = performance.now();
         const outputs = await runWithDeadline(
           ready,
