@@ -89,17 +89,22 @@ export function registerRequestBodyHooks(
     return payload;
   });
 
-  app.addHook('onResponse', async (request) => {
+  app.addHook('onResponse', (request, _reply, done) => {
     // Answered before the body was read (404, 405, 401, 403, 429, 415): Node reads the rest and
     // drops it unparsed, so the client gets its answer (closing now would reset a client still
     // sending) and its next request on the connection starts where it should. A declared length
     // is at most bodyBytes (more was refused up front); a chunked body is cut off past it.
     const raw = request.raw;
-    if (raw.complete || !hasBody(request)) return;
+    if (raw.complete || !hasBody(request)) {
+      done();
+      return;
+    }
     let drained = 0;
     raw.on('data', (chunk: Buffer) => {
       drained += chunk.length;
       if (drained > limits.bodyBytes) raw.socket.destroy();
+
+      done();
     });
   });
 }

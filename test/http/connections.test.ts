@@ -23,7 +23,9 @@ function healthFrom(port: number, localAddress: string): Promise<number> {
       { host: '127.0.0.1', port, path: '/v2/health/live', localAddress, agent: false },
       (res) => {
         res.resume();
-        res.on('end', () => done(res.statusCode ?? 0));
+        res.on('end', () => {
+          done(res.statusCode ?? 0);
+        });
       },
     )
       .on('error', fail)
