@@ -84,7 +84,11 @@ export function exchange(
       void (async () => {
         for (const chunk of chunks) {
           if (socket.destroyed) return;
-          await new Promise<void>((done) => socket.write(chunk, () => { done(); }));
+          await new Promise<void>((done) =>
+            socket.write(chunk, () => {
+              done();
+            }),
+          );
         }
       })();
     });
