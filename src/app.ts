@@ -9,17 +9,29 @@ import { BastionError, httpStatusFor } from './errors.js';
 import { registerAuthHooks } from './http/auth-hooks.js';
 import { registerClientSubjectCheck } from './http/client-certificate.js';
 import { registerCors } from './http/cors.js';
+import {
+  connectionsCheckingIntervalFor,
+  limitConnectionsPerAddress,
+} from './http/connection-limits.js';
 import { toClientError } from './http/error-mapping.js';
 import { registerConfigRoutes } from './http/config-routes.js';
+import { createClientErrorHandler, createFrameworkErrorHandler } from './http/framework-errors.js';
 import { registerHealthRoutes } from './http/health-routes.js';
 import { recordRoutes, registerOpenApiRoute } from './http/openapi.js';
 import { registerStatsRoutes } from './http/stats-routes.js';
 import { registerJsonBodyParser } from './http/json-body.js';
+import { createJsonParsePool } from './http/json-parse-pool.js';
 import { computeSecurityHeaders, securityHeaderOptions } from './http/security-headers.js';
-import { methodNotAllowed, registerModelRoutes } from './http/model-routes.js';
-import { type AuditSink, registerObserveHooks } from './http/observe-hooks.js';
+import {
+  methodNotAllowedError,
+  registerModelRoutes,
+  type RoutePolicy,
+} from './http/model-routes.js';
+import { type AuditSink, auditEntryOf, registerObserveHooks } from './http/observe-hooks.js';
 import { registerRateLimit } from './http/rate-limit.js';
 import { registerRepositoryRoutes } from './http/repository-routes.js';
+import { registerBodyDecoding, registerRequestBodyHooks } from './http/request-body.js';
+import { registerResponseCompression } from './http/response-compression.js';
 import { requestIdFor, requestIdHeader } from './http/request-id.js';
 import type { InferenceService } from './inference/inference-service.js';
 import { createInferenceStats, type InferenceStats } from './inference/inference-stats.js';
@@ -49,11 +61,17 @@ export interface AppDependencies {
   readonly serverOptions?: Partial<FastifyServerOptions> & Record<string, unknown>;
 }
 
-/** The routes and the methods they accept, for 405 answers. */
-const knownPaths: readonly (readonly [string, 'GET' | 'POST'])[] = [
-  ['/v2', 'GET'],
+/** Public routes and the methods they accept, for 405 answers (not audited). */
+const publicPaths: readonly (readonly [string, 'GET' | 'POST'])[] = [
   ['/v2/health/live', 'GET'],
   ['/v2/health/ready', 'GET'],
+  ['/openapi.json', 'GET'],
+];
+
+/** Routes in the authenticated scope and the methods they accept, for audited 405 answers. */
+const knownPaths: readonly (readonly [string, 'GET' | 'POST'])[] = [
+  ['/v2', 'GET'],
+  ['/v2/', 'GET'],
   ['/v2/models/:model', 'GET'],
   ['/v2/models/:model/versions/:version', 'GET'],
   ['/v2/models/:model/ready', 'GET'],
@@ -68,7 +86,6 @@ const knownPaths: readonly (readonly [string, 'GET' | 'POST'])[] = [
   ['/v2/models/:model/versions/:version/stats', 'GET'],
   ['/v2/models/:model/config', 'GET'],
   ['/v2/models/:model/versions/:version/config', 'GET'],
-  ['/openapi.json', 'GET'],
 ];
 
 /**
@@ -78,6 +95,13 @@ const knownPaths: readonly (readonly [string, 'GET' | 'POST'])[] = [
  */
 export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> {
   const { config } = deps;
+  // @fastify/helmet stays registered (reply.helmet() for routes that need their own policy), but
+  // the global policy is applied from headers computed once at boot: see security-headers.ts.
+  const helmetOptions = securityHeaderOptions(config.server.tls !== undefined);
+  const securityHeaders = computeSecurityHeaders(helmetOptions);
+  const checkingInterval = connectionsCheckingIntervalFor(config.server.headersTimeoutMs);
+  const https = deps.serverOptions?.https;
+  const jsonBodyBytes = Math.min(config.limits.jsonBodyBytes, config.limits.bodyBytes);
   const app = Fastify({
     loggerInstance: deps.logger,
     // No "incoming request"/"request completed" lines: the audit log records every request to a
@@ -96,11 +120,36 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
     keepAliveTimeout: config.server.keepAliveTimeoutMs,
     requestTimeout: config.server.requestTimeoutMs,
     routerOptions: { maxParamLength: 256, ignoreTrailingSlash: false },
+    frameworkErrors: createFrameworkErrorHandler({
+      headers: securityHeaders,
+      failClosed: config.audit.failClosed === true,
+      audit:
+        deps.audit === undefined
+          ? undefined
+          : async (request, reply) => {
+              if (/^\/v2\/(models|repository)\//.test(request.url)) {
+                await deps.audit?.append(auditEntryOf(request, reply));
+              }
+            },
+    }),
+    clientErrorHandler: createClientErrorHandler(securityHeaders),
+    http: { connectionsCheckingInterval: checkingInterval },
     ...deps.serverOptions,
+    ...(typeof https === 'object' && https !== null
+      ? { https: { ...https, connectionsCheckingInterval: checkingInterval } }
+      : {}),
   });
   recordRoutes(app);
   app.server.headersTimeout = config.server.headersTimeoutMs;
   app.server.maxConnections = config.server.maxConnections;
+  const parsePool = createJsonParsePool({ threads: 2, maxQueue: 64 });
+  app.addHook('onClose', () => parsePool.close());
+  limitConnectionsPerAddress(app.server, {
+    maxPerAddress: config.server.maxConnectionsPerIp,
+    onRefused: (address) => {
+      deps.logger.warn({ ip: address }, 'connection refused: server.maxConnectionsPerIp reached');
+    },
+  });
 
   app.addHook('onRequest', (request, reply, done) => {
     void reply.header(requestIdHeader, request.id);
@@ -121,17 +170,14 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
     });
   }
 
-  // @fastify/helmet stays registered (reply.helmet() for routes that need their own policy), but
-  // the global policy is applied from headers computed once at boot: see security-headers.ts.
-  const helmetOptions = securityHeaderOptions(config.server.tls !== undefined);
   await app.register(helmet, { ...helmetOptions, global: false });
-  const securityHeaders = computeSecurityHeaders(helmetOptions);
   app.addHook('onRequest', (_request, reply, done) => {
     void reply.headers(securityHeaders);
     done();
   });
 
-  registerJsonBodyParser(app);
+  registerJsonBodyParser(app, jsonBodyBytes);
+  registerRequestBodyHooks(app, { bodyBytes: config.limits.bodyBytes });
   await registerCors(app, config.server.cors.origins);
 
   app.setErrorHandler((error, request, reply) => {
@@ -160,30 +206,14 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
     return reply.code(status).send({ error: clientError.message, code: clientError.code });
   });
 
-  app.setNotFoundHandler((request, reply) => {
-    return reply.code(404).send({
-      error: `no route ${request.method} ${request.url.split('?')[0] ?? ''}`,
-      code: 'NOT_FOUND',
-    });
+  // Never echoes the URL (it may hold anything); the preParsing hook answers before any body.
+  app.setNotFoundHandler((_request, reply) => {
+    return reply.code(404).send({ error: 'no such route', code: 'NOT_FOUND' });
   });
 
   registerHealthRoutes(app, { isReady: () => deps.registry.started && deps.isReady() });
   registerOpenApiRoute(app, deps.version);
-
-  for (const [url, allowed] of knownPaths) {
-    const others = (['GET', 'POST', 'PUT', 'DELETE', 'PATCH'] as const).filter(
-      (m) => m !== allowed,
-    );
-    app.route({
-      method: others,
-      url,
-      config: { methodNotAllowed: true },
-      handler: (_request, reply) => {
-        void reply.header('allow', allowed === 'GET' ? 'GET, HEAD' : 'POST');
-        methodNotAllowed(allowed);
-      },
-    });
-  }
+  registerMethodNotAllowed(app, publicPaths, undefined);
 
   await app.register(async (scope) => {
     scope.addHook('onRequest', (_request, _reply, done) => {
@@ -222,8 +252,29 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
         request.log.error({ err: error }, 'audit record could not be written');
       },
     });
+    // After the audit hook, so a fail-closed 503 replaces the payload before it is compressed.
+    await registerResponseCompression(scope);
+    registerBodyDecoding(scope, { bodyBytes: config.limits.bodyBytes, jsonBodyBytes });
+    registerMethodNotAllowed(scope, knownPaths, { access: 'none', audit: true });
+    // Any other path under the model and repository routes: an audited 404, before any body.
+    scope.route({
+      method: ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH'],
+      url: '/v2/models/*',
+      config: { policy: { access: 'none', audit: true }, methodNotAllowed: true, refuse: notFound },
+      handler: () => {
+        throw notFound();
+      },
+    });
+    scope.route({
+      method: ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH'],
+      url: '/v2/repository/*',
+      config: { policy: { access: 'none', audit: true }, methodNotAllowed: true, refuse: notFound },
+      handler: () => {
+        throw notFound();
+      },
+    });
 
-    scope.get('/v2', { config: { policy: { access: 'token', audit: false } } }, () => ({
+    const serverMetadata = () => ({
       name: 'bastion',
       version: deps.version,
       extensions: [
@@ -233,8 +284,17 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
         'model_configuration',
         'classification',
       ],
-    }));
-    registerModelRoutes(scope, { registry: deps.registry, inference: deps.inference });
+    });
+    const tokenOnly = { config: { policy: { access: 'token', audit: false } } } as const;
+    scope.get('/v2', tokenOnly, serverMetadata);
+    scope.get('/v2/', tokenOnly, serverMetadata);
+    registerModelRoutes(scope, {
+      registry: deps.registry,
+      inference: deps.inference,
+      maxJsonOutputElements: config.limits.maxJsonOutputElements,
+      jsonHeaderBytes: jsonBodyBytes,
+      parsePool,
+    });
     registerStatsRoutes(scope, {
       registry: deps.registry,
       stats: deps.stats ?? createInferenceStats(),
@@ -244,4 +304,38 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   });
 
   return app;
+}
+
+function notFound(): BastionError {
+  return new BastionError('NOT_FOUND', 'no such route');
+}
+
+/** 405 routes for the other methods of each known path, answered before any body is read. */
+function registerMethodNotAllowed(
+  app: FastifyInstance,
+  paths: readonly (readonly [string, 'GET' | 'POST'])[],
+  policy: RoutePolicy | undefined,
+): void {
+  for (const [url, allowed] of paths) {
+    const others = (['GET', 'POST', 'PUT', 'DELETE', 'PATCH'] as const).filter(
+      (m) => m !== allowed,
+    );
+    const allow = allowed === 'GET' ? 'GET, HEAD' : 'POST';
+    app.route({
+      method: others,
+      url,
+      config: {
+        ...(policy === undefined ? {} : { policy }),
+        methodNotAllowed: true,
+        refuse: () => methodNotAllowedError(allowed),
+      },
+      onRequest: (_request, reply, done) => {
+        void reply.header('allow', allow);
+        done();
+      },
+      handler: () => {
+        throw methodNotAllowedError(allowed);
+      },
+    });
+  }
 }

@@ -35,8 +35,12 @@ export const errorStatus = {
   VERSION_NOT_FOUND: 404,
   NOT_FOUND: 404,
   METHOD_NOT_ALLOWED: 405,
+  /** The request head or body did not arrive within the server's timeouts. */
+  REQUEST_TIMEOUT: 408,
   // 413/415/422/429/431
   BODY_TOO_LARGE: 413,
+  /** The answer would be larger than the server encodes as JSON (`limits.maxJsonOutputElements`). */
+  OUTPUT_TOO_LARGE: 413,
   UNSUPPORTED_MEDIA_TYPE: 415,
   POLICY_VIOLATION: 422,
   /** The input is out of the distribution the model was trained on (policy `ood`, `reject`). */

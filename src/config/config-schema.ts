@@ -94,6 +94,8 @@ export function createConfigSchema(baseDir: string) {
         headersTimeoutMs: z.number().int().min(1000).max(600_000).default(15_000),
         keepAliveTimeoutMs: z.number().int().min(100).max(600_000).default(5000),
         maxConnections: z.number().int().min(1).max(1_000_000).default(4096),
+        /** Open connections one client address may hold (behind a proxy: the proxy's). */
+        maxConnectionsPerIp: z.number().int().min(1).max(1_000_000).default(256),
         /** Bound on graceful shutdown: in-flight requests get this long to finish. */
         shutdownTimeoutMs: z.number().int().min(0).max(600_000).default(10_000),
         /** At SIGTERM: readiness answers 503 at once, the listeners keep serving this long, then close. */
@@ -235,6 +237,15 @@ export function createConfigSchema(baseDir: string) {
           .min(1024)
           .max(2048 * MiB)
           .default(16 * MiB),
+        /** Largest JSON body (or binary request's JSON header), decoded; over 64 KiB, parsed on a worker. */
+        jsonBodyBytes: z
+          .number()
+          .int()
+          .min(1024)
+          .max(2048 * MiB)
+          .default(2 * MiB),
+        /** Largest element count of the outputs one response carries as JSON. */
+        maxJsonOutputElements: z.number().int().min(1).max(1_000_000_000).default(131_072),
         requestsPerMinute: z.number().int().min(1).max(10_000_000).default(600),
         /** Per-IP limit for requests that carry no valid token. */
         unauthenticatedPerMinute: z.number().int().min(1).max(10_000_000).default(60),

@@ -83,6 +83,7 @@ function needOf(request: FastifyRequest): AccessNeed {
     case 'manage':
       return { kind: 'manage' };
     case 'token':
+    case 'none':
       return anyValidToken;
     case undefined:
       throw new BastionError('INTERNAL', 'route has no access policy');

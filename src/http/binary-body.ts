@@ -24,15 +24,16 @@ export class BinaryInferBody {
 /**
  * Adds the binary tensor extension's body parser to `scope` (only the infer routes register it,
  * so every other route still answers 415 to these media types). The whole raw body is hashed for
- * the audit log, exactly as for JSON; the body limit applies to the whole body.
+ * the audit log, exactly as for JSON; the body limit applies to the whole body and
+ * `maxHeaderBytes` to its JSON header.
  */
-export function registerBinaryBodyParser(scope: FastifyInstance): void {
+export function registerBinaryBodyParser(scope: FastifyInstance, maxHeaderBytes: number): void {
   for (const type of binaryMediaTypes) {
     scope.addContentTypeParser(type, { parseAs: 'buffer' }, (request, body, done) => {
       const bytes = body as Buffer;
       recordInputDigest(request, bytes);
       try {
-        done(null, splitBinaryBody(request, bytes));
+        done(null, splitBinaryBody(request, bytes, maxHeaderBytes));
       } catch (error) {
         done(error as Error);
       }
@@ -46,8 +47,18 @@ export function registerBinaryBodyParser(scope: FastifyInstance): void {
  * @throws BastionError INVALID_BINARY_DATA for a missing, malformed or too long header length,
  *   MALFORMED_JSON for a header that is not JSON.
  */
-function splitBinaryBody(request: FastifyRequest, bytes: Buffer): BinaryInferBody {
+function splitBinaryBody(
+  request: FastifyRequest,
+  bytes: Buffer,
+  maxHeaderBytes: number,
+): BinaryInferBody {
   const length = headerLengthOf(request);
+  if (length > maxHeaderBytes) {
+    throw new BastionError(
+      'BODY_TOO_LARGE',
+      `the JSON header is larger than ${maxHeaderBytes} bytes (limits.jsonBodyBytes)`,
+    );
+  }
   if (length > bytes.length) {
     throw new BastionError(
       'INVALID_BINARY_DATA',

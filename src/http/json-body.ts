@@ -1,13 +1,24 @@
 import { createHash } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import secureJson from 'secure-json-parse';
 import { BastionError } from '../errors.js';
 
 declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** JSON bodies over {@link inlineJsonBytes} are handed to the route unparsed (infer). */
+    offThreadJson?: boolean;
+  }
   interface FastifyRequest {
     /** Hex SHA-256 of the raw request body, for the audit log. */
     inputSha256?: string;
   }
+}
+
+/** JSON bodies at most this large are parsed on the event loop (well under a millisecond). */
+export const inlineJsonBytes = 64 * 1024;
+
+/** A JSON body left unparsed for a worker thread: its raw bytes. */
+export class DeferredJsonBody {
+  constructor(readonly bytes: Buffer) {}
 }
 
 /** Records the SHA-256 of the whole raw body on the request, for the audit log. */
@@ -15,8 +26,49 @@ export function recordInputDigest(request: FastifyRequest, bytes: Uint8Array): v
   request.inputSha256 = createHash('sha256').update(bytes).digest('hex');
 }
 
+// A key can only be `__proto__` or `constructor` if its bytes spell it, or spell it with \u
+// escapes: bodies without either (every plain tensor body) skip the scan entirely.
+const suspects = ['__proto__', 'constructor', '\\u'] as const;
+
+/** True when `bytes` could hold a `__proto__` key or a `constructor.prototype` pair. */
+function mayHoldForbiddenKey(bytes: Buffer): boolean {
+  return suspects.some((s) => bytes.includes(s));
+}
+
 /**
- * Parses JSON bytes with secure-json-parse, refusing `__proto__` and `constructor.prototype`.
+ * One iterative walk (no recursion, no second pass) looking for an own `__proto__` key or a
+ * `constructor` key whose value holds `prototype`: secure-json-parse's two rules in one scan.
+ */
+function holdsForbiddenKey(root: unknown): boolean {
+  const stack: unknown[] = [root];
+  while (stack.length > 0) {
+    const node = stack.pop();
+    if (typeof node !== 'object' || node === null) continue;
+    if (Array.isArray(node)) {
+      for (const item of node) if (typeof item === 'object' && item !== null) stack.push(item);
+      continue;
+    }
+    for (const key of Object.keys(node)) {
+      const value = (node as Record<string, unknown>)[key];
+      if (key === '__proto__') return true;
+      if (
+        key === 'constructor' &&
+        typeof value === 'object' &&
+        value !== null &&
+        Object.hasOwn(value, 'prototype')
+      ) {
+        return true;
+      }
+      if (typeof value === 'object' && value !== null) stack.push(value);
+    }
+  }
+  return false;
+}
+
+/**
+ * Parses JSON bytes, refusing `__proto__` and `constructor.prototype` keys. `JSON.parse` runs
+ * without a reviver; the key scan runs at most once and only when the bytes could hold such a
+ * key (a cheap native substring search decides), so a large tensor body is walked once.
  *
  * @throws BastionError MALFORMED_JSON when empty, not JSON, or holding a forbidden key.
  */
@@ -24,38 +76,47 @@ export function parseJsonBytes(bytes: Buffer, what = 'the request body'): unknow
   if (bytes.length === 0) {
     throw new BastionError('MALFORMED_JSON', `${what} is empty; send a JSON object`);
   }
+  let parsed: unknown;
   try {
-    return secureJson.parse(bytes, undefined, {
-      protoAction: 'error',
-      constructorAction: 'error',
-    });
-  } catch (error) {
+    parsed = JSON.parse(bytes.toString('utf8'));
+  } catch {
+    throw new BastionError('MALFORMED_JSON', `${what} is not valid JSON`);
+  }
+  if (mayHoldForbiddenKey(bytes) && holdsForbiddenKey(parsed)) {
     throw new BastionError(
       'MALFORMED_JSON',
-      error instanceof SyntaxError && /prototype/i.test(error.message)
-        ? `${what} contains a forbidden key (__proto__ or constructor.prototype)`
-        : `${what} is not valid JSON`,
+      `${what} contains a forbidden key (__proto__ or constructor.prototype)`,
     );
   }
+  return parsed;
 }
 
 /**
- * The app-wide body parser: `application/json`, read as bytes so the audit log can record their
- * SHA-256, then parsed by {@link parseJsonBytes}. (The infer routes add the binary tensor
- * extension's parser in their own scope: see `binary-body.ts`.)
+ * The app-wide body parser: `application/json` up to `limit` bytes (`limits.jsonBodyBytes`: JSON
+ * is parsed on the event loop, so its size bounds the pause), read as bytes so the audit log can
+ * record their SHA-256, then parsed by {@link parseJsonBytes}. (The infer routes add the binary
+ * tensor extension's parser in their own scope: see `binary-body.ts`.)
  */
-export function registerJsonBodyParser(app: FastifyInstance): void {
+export function registerJsonBodyParser(app: FastifyInstance, limit: number): void {
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {
-    const bytes = body as Buffer;
-    recordInputDigest(request, bytes);
-    let parsed: unknown;
-    try {
-      parsed = parseJsonBytes(bytes);
-    } catch (error) {
-      done(error as Error);
-      return;
-    }
-    done(null, parsed);
-  });
+  app.addContentTypeParser(
+    'application/json',
+    { parseAs: 'buffer', bodyLimit: limit },
+    (request, body, done) => {
+      const bytes = body as Buffer;
+      if (bytes.length > inlineJsonBytes && request.routeOptions.config.offThreadJson === true) {
+        done(null, new DeferredJsonBody(bytes)); // parsed and hashed on a worker thread
+        return;
+      }
+      recordInputDigest(request, bytes);
+      let parsed: unknown;
+      try {
+        parsed = parseJsonBytes(bytes);
+      } catch (error) {
+        done(error as Error);
+        return;
+      }
+      done(null, parsed);
+    },
+  );
 }

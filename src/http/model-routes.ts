@@ -6,6 +6,10 @@ import type { InferenceService } from '../inference/inference-service.js';
 import type { ModelRegistry } from '../models/model-registry.js';
 import type { ReadyVersion } from '../models/model-state.js';
 import { BinaryInferBody, headerLengthHeader, registerBinaryBodyParser } from './binary-body.js';
+import type { BoundInferRequest } from '../inference/input-schema.js';
+import { takeModelFields } from './infer-body.js';
+import { DeferredJsonBody } from './json-body.js';
+import type { JsonParsePool } from './json-parse-pool.js';
 import { type ModelParams, parseModelParams } from './route-params.js';
 import { type PolicyReport, quotaHeaders } from '../policy/policy-enforcer.js';
 
@@ -13,12 +17,21 @@ import { type PolicyReport, quotaHeaders } from '../policy/policy-enforcer.js';
 export interface ModelRoutesOptions {
   readonly registry: ModelRegistry;
   readonly inference: InferenceService;
+  /** Largest element count answered as JSON in one response (`limits.maxJsonOutputElements`). */
+  readonly maxJsonOutputElements: number;
+  /** Largest JSON header of a binary request (`limits.jsonBodyBytes`). */
+  readonly jsonHeaderBytes: number;
+  /** Where JSON bodies over 64 KiB are parsed and validated, off the event loop. */
+  readonly parsePool: JsonParsePool;
 }
 
 /** Per-route policy read by the auth and audit hooks (STYLE.md: the rate-limit/helmet idiom). */
 export interface RoutePolicy {
-  /** What the caller must hold: a model's infer scope, the manage scope, or any valid token. */
-  readonly access: 'infer' | 'manage' | 'token';
+  /**
+   * What the caller must hold: a model's infer scope, the manage scope, or any valid token.
+   * `none`: answered before authentication (audited 405 and 404 answers on model paths).
+   */
+  readonly access: 'infer' | 'manage' | 'token' | 'none';
   /** Whether requests to this route get an audit record. */
   readonly audit: boolean;
 }
@@ -37,7 +50,7 @@ declare module 'fastify' {
 
 /** `GET /v2/models/...` metadata and ready, `POST .../infer`. */
 export function registerModelRoutes(app: FastifyInstance, options: ModelRoutesOptions): void {
-  const { registry, inference } = options;
+  const { registry, inference, maxJsonOutputElements, jsonHeaderBytes, parsePool } = options;
   const infer = { policy: { access: 'infer', audit: true } } as const;
 
   for (const prefix of ['/v2/models/:model', '/v2/models/:model/versions/:version']) {
@@ -76,11 +89,11 @@ export function registerModelRoutes(app: FastifyInstance, options: ModelRoutesOp
 
   // The infer routes get their own scope so that only they accept the binary tensor extension.
   void app.register((scope, _options, done) => {
-    registerBinaryBodyParser(scope);
+    registerBinaryBodyParser(scope, jsonHeaderBytes);
     for (const prefix of ['/v2/models/:model', '/v2/models/:model/versions/:version']) {
       scope.post(
         `${prefix}/infer`,
-        { config: infer },
+        { config: { ...infer, offThreadJson: true } },
         async (request: FastifyRequest<{ Params: ModelParams }>, reply: FastifyReply) => {
           const { model, version } = parseModelParams(request.params);
           request.bastionTarget = { model, version };
@@ -93,16 +106,16 @@ export function registerModelRoutes(app: FastifyInstance, options: ModelRoutesOp
             }
           };
           reply.raw.once('close', onClose);
-          const binaryBody = request.body instanceof BinaryInferBody ? request.body : undefined;
           try {
             const outcome = await inference.infer(
               {
                 model,
                 version,
-                body: binaryBody === undefined ? request.body : binaryBody.header,
-                binary: binaryBody?.binary,
+                body: undefined,
+                bind: binderOf(request, parsePool),
                 controller,
                 caller: request.principal,
+                maxJsonOutputElements,
               },
               {
                 onResolved: (ready) => {
@@ -174,7 +187,33 @@ function metadataOf(ready: ReadyVersion, versions: string[]) {
   };
 }
 
-/** Throws the v2 "method not allowed" error for a known path. */
-export function methodNotAllowed(allow: string): never {
-  throw new BastionError('METHOD_NOT_ALLOWED', `this path accepts ${allow} only`);
+/** The v2 "method not allowed" error for a known path. */
+export function methodNotAllowedError(allow: string): BastionError {
+  return new BastionError('METHOD_NOT_ALLOWED', `this path accepts ${allow} only`);
+}
+
+/**
+ * How the request's body becomes a bound request once its model version is known: a large JSON
+ * body on a parse worker (its digest comes back with it), anything else here; either way a
+ * top-level `model_name`/`model_version` must match (KServe's client sends them).
+ */
+function binderOf(
+  request: FastifyRequest,
+  pool: JsonParsePool,
+): (ready: ReadyVersion) => Promise<BoundInferRequest> {
+  const body = request.body;
+  if (body instanceof DeferredJsonBody) {
+    return async (ready) => {
+      const parsed = await pool.parse(body.bytes, ready);
+      request.inputSha256 = parsed.sha256;
+      if (parsed.error !== undefined) throw parsed.error;
+      return parsed.request;
+    };
+  }
+  const binary = body instanceof BinaryInferBody ? body : undefined;
+  const json = binary === undefined ? body : binary.header;
+  return (ready) => {
+    takeModelFields(json, ready.model, ready.version);
+    return Promise.resolve(ready.parser.parse(json, binary?.binary));
+  };
 }

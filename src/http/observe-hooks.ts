@@ -66,7 +66,8 @@ function targetOf(request: FastifyRequest): {
   version: number | undefined;
 } {
   if (request.bastionTarget !== undefined) return request.bastionTarget;
-  const model = (request.params as { model?: unknown }).model;
+  // Null for requests the router refused (frameworkErrors): they have no route, no params.
+  const model = (request.params as { model?: unknown } | null)?.model;
   return {
     model: typeof model === 'string' && isModelName(model) ? model : undefined,
     version: undefined,

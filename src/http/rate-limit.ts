@@ -1,7 +1,9 @@
 import rateLimit from '@fastify/rate-limit';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Redis } from 'ioredis';
+import { isAuthorized } from '../auth/authorization.js';
 import { BastionError } from '../errors.js';
+import { isModelName } from '../models/model-repository.js';
 import type { ModelRegistry } from '../models/model-registry.js';
 
 /** Options of {@link registerRateLimit}. */
@@ -27,11 +29,17 @@ export async function registerRateLimit(
   scope: FastifyInstance,
   options: RateLimitOptions,
 ): Promise<void> {
+  // A model's own limit applies only to callers who may call it: for everyone else the answer
+  // (403, with the subject's limit headers) is the same whether or not the model exists.
   const overrideOf = (request: FastifyRequest): number | undefined => {
     const model = (request.params as { model?: unknown }).model;
-    return typeof model === 'string'
-      ? options.registry.tuningOf(model)?.requestsPerMinute
-      : undefined;
+    const principal = request.principal;
+    if (typeof model !== 'string' || principal === undefined) return undefined;
+    if (request.routeOptions.config.policy?.access !== 'infer') return undefined;
+    if (!isModelName(model) || !isAuthorized(principal, { kind: 'infer', model })) {
+      return undefined;
+    }
+    return options.registry.tuningOf(model)?.requestsPerMinute;
   };
   await scope.register(rateLimit, {
     global: true,

@@ -4,6 +4,9 @@ import { BastionError } from '../errors.js';
 import type { ModelRegistry } from '../models/model-registry.js';
 import { type ModelParams, parseModelParams } from './route-params.js';
 
+/** Repository bodies are tiny option objects; a larger one is refused before it is parsed. */
+const controlBodyBytes = 64 * 1024;
+
 /** Body of `POST /v2/repository/index` (also in the OpenAPI document). */
 export const indexBody = z.strictObject({ ready: z.boolean().optional() }).optional();
 /** Body of the load and unload routes (also in the OpenAPI document). */
@@ -32,7 +35,7 @@ function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
 export function registerRepositoryRoutes(app: FastifyInstance, registry: ModelRegistry): void {
   const manage = { policy: { access: 'manage', audit: true } } as const;
 
-  app.post('/v2/repository/index', { config: manage }, (request) => {
+  app.post('/v2/repository/index', { config: manage, bodyLimit: controlBodyBytes }, (request) => {
     const body = parseBody(indexBody, request.body);
     const rows = registry.index();
     return body?.ready === true ? rows.filter((r) => r.state === 'READY') : rows;
@@ -40,7 +43,7 @@ export function registerRepositoryRoutes(app: FastifyInstance, registry: ModelRe
 
   app.post(
     '/v2/repository/models/:model/load',
-    { config: manage },
+    { config: manage, bodyLimit: controlBodyBytes },
     async (request: FastifyRequest<{ Params: ModelParams }>, reply: FastifyReply) => {
       parseBody(controlBody, request.body);
       const { model } = parseModelParams(request.params);
@@ -60,7 +63,7 @@ export function registerRepositoryRoutes(app: FastifyInstance, registry: ModelRe
 
   app.post(
     '/v2/repository/models/:model/unload',
-    { config: manage },
+    { config: manage, bodyLimit: controlBodyBytes },
     async (request: FastifyRequest<{ Params: ModelParams }>, reply: FastifyReply) => {
       parseBody(controlBody, request.body);
       const { model } = parseModelParams(request.params);

@@ -6,6 +6,7 @@ import { encodeBinaryElements } from './binary-tensor.js';
 import { classify } from './classification.js';
 import type { InferenceStats } from './inference-stats.js';
 import { v2DatatypeOf, type V2Datatype } from './datatypes.js';
+import type { BoundInferRequest } from './input-schema.js';
 import { encodeTensor, type JsonTensor } from './tensor-codec.js';
 import { tensorJson } from './tensor-json.js';
 import {
@@ -38,6 +39,16 @@ export interface InferCall {
   readonly controller?: AbortController | undefined;
   /** Who is calling (token subject and scopes): quotas, extraction watch, `infer:<m>:full`. */
   readonly caller?: PolicyCaller | undefined;
+  /**
+   * Largest element count the outputs answered as JSON may hold together (binary outputs do not
+   * count): encoding more would hold the event loop too long. Undefined: no bound.
+   */
+  readonly maxJsonOutputElements?: number | undefined;
+  /**
+   * Validates and decodes the body for the chosen version in place of `ready.parser.parse`
+   * (the HTTP layer parses large JSON bodies on a worker thread this way).
+   */
+  readonly bind?: ((ready: ReadyVersion) => Promise<BoundInferRequest>) | undefined;
 }
 
 /** An output answered in binary form: its bytes follow the JSON header, in output order. */
@@ -117,7 +128,10 @@ export function createInferenceService(options: InferenceServiceOptions): Infere
       let inputMs: number | undefined;
       try {
         hooks.onResolved?.(ready);
-        const request = ready.parser.parse(call.body, call.binary);
+        const request =
+          call.bind === undefined
+            ? ready.parser.parse(call.body, call.binary)
+            : await call.bind(ready);
         const policy = ready.policy;
         let admission: PolicyAdmission | undefined;
         if (policy !== undefined) {
@@ -147,6 +161,12 @@ export function createInferenceService(options: InferenceServiceOptions): Infere
             : enforcer.finish(ready, policy, admission, raw, call.caller);
         const hardening = admission?.full === false ? policy?.output : undefined;
         const binary = request.binaryOutputs.size > 0 ? ([] as Uint8Array[]) : undefined;
+        assertJsonOutputSize(
+          outputs,
+          admission?.returned ?? request.outputs,
+          request.binaryOutputs,
+          call,
+        );
         // Each output once: a tensor to write as JSON (pre-encoded when the policy rounds it),
         // or the header of a binary one (its bytes in `binary`).
         const entries = (admission?.returned ?? request.outputs).map((name): OutputEntry => {
@@ -250,6 +270,29 @@ function hasOutputs(body: unknown): boolean {
     body !== null &&
     Array.isArray((body as { outputs?: unknown }).outputs)
   );
+}
+
+/** @throws BastionError OUTPUT_TOO_LARGE when the JSON outputs exceed the call's bound. */
+function assertJsonOutputSize(
+  outputs: Readonly<Record<string, HostTensor>>,
+  names: readonly string[],
+  binary: ReadonlySet<string>,
+  call: InferCall,
+): void {
+  const max = call.maxJsonOutputElements;
+  if (max === undefined) return;
+  let elements = 0;
+  for (const name of names) {
+    const tensor = outputs[name];
+    if (tensor === undefined || binary.has(name)) continue;
+    elements += tensor.dims.reduce((a, b) => a * b, 1);
+  }
+  if (elements > max) {
+    throw new BastionError(
+      'OUTPUT_TOO_LARGE',
+      `the JSON outputs would hold ${elements} elements, more than the ${max} this server encodes as JSON; send fewer rows or ask for binary outputs (parameters.binary_data_output)`,
+    );
+  }
 }
 
 async function runWithDeadline(

@@ -1,0 +1,155 @@
+import { Worker } from 'node:worker_threads';
+import { BastionError } from '../errors.js';
+import type { BoundInferRequest } from '../inference/input-schema.js';
+import type { ReadyVersion } from '../models/model-state.js';
+import type { ParseJob, ParseResult } from './json-parse-protocol.js';
+
+const fromSource = import.meta.url.endsWith('.ts');
+const entry = new URL(
+  fromSource ? './json-parse-worker.ts' : './json-parse-worker.js',
+  import.meta.url,
+);
+
+/** Heap bounds of one parse worker: a body of a million `{}` exhausts the worker, not the server. */
+const resourceLimits = { maxOldGenerationSizeMb: 192, maxYoungGenerationSizeMb: 32 };
+
+function spawn(): Worker {
+  if (!fromSource) return new Worker(entry, { resourceLimits });
+  // Node 20 does not apply the parent's `--import tsx` to workers (see worker-spawn.ts).
+  const tsx = JSON.stringify(import.meta.resolve('tsx/esm/api'));
+  const boot = `import(${tsx}).then((tsx) => { tsx.register(); return import(${JSON.stringify(entry.href)}); });`;
+  return new Worker(boot, { eval: true, resourceLimits });
+}
+
+/** A parsed and bound infer body (or why not), with the SHA-256 of its bytes for the audit log. */
+export type ParsedInferBody =
+  | { readonly request: BoundInferRequest; readonly error?: undefined; readonly sha256: string }
+  | { readonly request?: undefined; readonly error: BastionError; readonly sha256: string };
+
+/** Parses large JSON infer bodies on worker threads. */
+export interface JsonParsePool {
+  /**
+   * Parses `bytes` (transferred: the caller must not use them afterwards) and binds them with
+   * `ready`'s signature and element limit.
+   *
+   * The parser's client errors come back in the result (with the digest); it rejects only with
+   * OVERLOADED when too many wait, or BODY_TOO_LARGE when the body exhausts the worker's heap.
+   */
+  parse(bytes: Uint8Array, ready: ReadyVersion): Promise<ParsedInferBody>;
+  close(): Promise<void>;
+}
+
+interface Slot {
+  worker: Worker | undefined;
+  busy:
+    | { job: ParseJob; resolve: (r: ParsedInferBody) => void; reject: (e: Error) => void }
+    | undefined;
+}
+
+/** Options of {@link createJsonParsePool}. */
+export interface JsonParsePoolOptions {
+  readonly threads: number;
+  /** Bodies waiting for a thread before new ones get 503 OVERLOADED. */
+  readonly maxQueue: number;
+}
+
+/**
+ * Creates the pool. Workers start on first use and are replaced when one dies (a heap
+ * exhausted by a hostile body); a job is never retried, its request gets a 413.
+ */
+export function createJsonParsePool(options: JsonParsePoolOptions): JsonParsePool {
+  const slots: Slot[] = Array.from({ length: Math.max(1, options.threads) }, () => ({
+    worker: undefined,
+    busy: undefined,
+  }));
+  const queue: NonNullable<Slot['busy']>[] = [];
+  let nextId = 1;
+  let closed = false;
+
+  const start = (slot: Slot): Worker => {
+    const worker = spawn();
+    worker.unref();
+    worker.on('message', (result: ParseResult) => {
+      const busy = slot.busy;
+      slot.busy = undefined;
+      if (busy !== undefined && busy.job.id === result.id) {
+        busy.resolve(
+          result.ok
+            ? { request: result.request, sha256: result.sha256 }
+            : { error: new BastionError(result.code, result.message), sha256: result.sha256 },
+        );
+      }
+      pump();
+    });
+    const onGone = (): void => {
+      if (slot.worker !== worker) return;
+      slot.worker = undefined;
+      const busy = slot.busy;
+      slot.busy = undefined;
+      busy?.reject(
+        new BastionError(
+          'BODY_TOO_LARGE',
+          'the JSON body is too large or too complex to parse; send fewer elements or use the binary tensor extension',
+        ),
+      );
+      pump();
+    };
+    worker.on('error', onGone);
+    worker.on('exit', onGone);
+    return worker;
+  };
+
+  const pump = (): void => {
+    for (const slot of slots) {
+      if (slot.busy !== undefined || closed) continue;
+      const next = queue.shift();
+      if (next === undefined) return;
+      slot.busy = next;
+      const worker = slot.worker ?? (slot.worker = start(slot));
+      const { bytes } = next.job;
+      const whole = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength;
+      worker.postMessage(
+        next.job,
+        whole && bytes.buffer instanceof ArrayBuffer ? [bytes.buffer] : [],
+      );
+    }
+  };
+
+  return {
+    parse(bytes, ready) {
+      if (closed)
+        return Promise.reject(new BastionError('SHUTTING_DOWN', 'the gateway is shutting down'));
+      if (queue.length >= options.maxQueue) {
+        return Promise.reject(
+          new BastionError(
+            'OVERLOADED',
+            'too many large JSON bodies are waiting to be parsed; retry later',
+            {
+              retryAfterSec: 1,
+            },
+          ),
+        );
+      }
+      return new Promise((resolve, reject) => {
+        const job: ParseJob = {
+          id: nextId++,
+          bytes,
+          key: `${ready.model}@${ready.version}`,
+          signature: ready.signature,
+          maxElements: ready.tuning.maxElements,
+          model: ready.model,
+          version: ready.version,
+        };
+        queue.push({ job, resolve, reject });
+        pump();
+      });
+    },
+    async close() {
+      closed = true;
+      for (const waiting of queue.splice(0)) {
+        waiting.reject(new BastionError('SHUTTING_DOWN', 'the gateway is shutting down'));
+      }
+      await Promise.all(slots.map((slot) => slot.worker?.terminate() ?? Promise.resolve(0)));
+    },
+  };
+}
