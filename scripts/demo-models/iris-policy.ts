@@ -19,7 +19,6 @@ export function buildIrisPolicy(): string {
     inputs: {
       features: {
         finiteOnly: true,
-        maxElements: 4096,
         // Each measurement in centimetres: no iris flower part is negative or 30 cm long.
         features: IRIS_FEATURES.map(() => ({ min: 0, max: 30 })),
       },

@@ -85,6 +85,8 @@ export const repositoryIndexResponse = z.array(
     version: z.string().optional(),
     state: z.enum(['LOADING', 'READY', 'UNAVAILABLE', 'UNLOADED']),
     reason: z.string(),
+    /** Where a ready version runs: inline on the event loop, or in the worker pool. */
+    placement: z.enum(['inline', 'pool']).optional(),
   }),
 );
 

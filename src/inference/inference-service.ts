@@ -139,7 +139,7 @@ export function createInferenceService(options: InferenceServiceOptions): Infere
             ready,
             policy,
             request,
-            hasOutputs(call.body),
+            request.explicitOutputs,
             call.caller,
           );
         }
@@ -261,15 +261,6 @@ function responseJson(
   });
   const head = `{"model_name":${JSON.stringify(ready.model)},"model_version":"${ready.version}"`;
   return `${head}${id === undefined ? '' : `,"id":${JSON.stringify(id)}`},"outputs":[${outputs.join(',')}]}`;
-}
-
-/** True when the request body names its outputs (else every output is returned). */
-function hasOutputs(body: unknown): boolean {
-  return (
-    typeof body === 'object' &&
-    body !== null &&
-    Array.isArray((body as { outputs?: unknown }).outputs)
-  );
 }
 
 /** @throws BastionError OUTPUT_TOO_LARGE when the JSON outputs exceed the call's bound. */

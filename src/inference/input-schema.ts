@@ -62,6 +62,8 @@ export interface BoundInferRequest {
   readonly binaryOutputs: ReadonlySet<string>;
   /** Outputs asked for as a top-k classification (`parameters.classification`), with their k. */
   readonly classification: ReadonlyMap<string, number>;
+  /** True when the request named its outputs (else every output is answered). */
+  readonly explicitOutputs: boolean;
   /** Total elements over all inputs. */
   readonly elements: number;
   /** Rows along the first dimension when every input is batched by it (else undefined). */
@@ -215,6 +217,7 @@ export function createInferRequestParser(
       feeds,
       outputs,
       binaryOutputs,
+      explicitOutputs: request.outputs !== undefined && request.outputs.length > 0,
       classification,
       elements,
       rows: batched && first !== undefined ? first.shape[0] : undefined,

@@ -91,7 +91,7 @@ void describe('audit log of a real gateway', () => {
       return { status: res.status, requestId: res.headers.get('x-request-id') };
     };
 
-    const okBody = irisBody(1234.5678);
+    const okBody = irisBody(5.1234567);
     // Shape [1,4] with three values: a 400 whose body still carries a distinctive value.
     const badBody = JSON.stringify({
       inputs: [{ name: 'features', shape: [1, 4], datatype: 'FP32', data: [8765.4321, 1, 2] }],
@@ -133,7 +133,7 @@ void describe('audit log of a real gateway', () => {
       {
         id: 'audit-401',
         path: '/v2/models/iris/infer',
-        body: irisBody(2468.1357),
+        body: irisBody(5.2468135),
         auth: `Bearer ${forgedToken}`,
         status: 401,
         outcome: 'denied',
@@ -169,7 +169,7 @@ void describe('audit log of a real gateway', () => {
     const erin = await bearer(['infer:iris'], 'erin');
     for (let i = 1; i <= 4; i++) {
       const id = `audit-erin-${i}`;
-      const body = irisBody(4242.0001 + i);
+      const body = irisBody(4.8420001 + i / 1000);
       const res = await send(id, '/v2/models/iris/infer', body, erin);
       assert.equal(res.status, i <= 3 ? 200 : 429, `${id}: status`);
       got.set(id, { ...res, body });
@@ -242,12 +242,12 @@ void describe('audit log of a real gateway', () => {
 
     const text = await readFile(path, 'utf8');
     for (const marker of [
-      '1234.5678',
+      '5.1234567',
       '8765.4321',
-      '2468.1357',
+      '5.2468135',
       '1357.2468',
       '9999.1111',
-      '4242',
+      '4.842',
     ]) {
       assert.ok(!text.includes(marker), `input value ${marker} is not in the audit file`);
     }
