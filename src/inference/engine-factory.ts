@@ -1,6 +1,6 @@
 import type { ModelTuning } from '../config/config-schema.js';
 import { createBatchingEngine, isBatchableSignature } from './batching-engine.js';
-import type { ModelEngine, SessionSettings } from './engine.js';
+import type { ExternalDataFile, ModelEngine, SessionSettings } from './engine.js';
 import type { EngineHooks } from './engine-stats.js';
 import { createInlineEngine } from './inline-engine.js';
 import { createWorkerEngine } from './worker-engine.js';
@@ -43,9 +43,10 @@ export function createEngineFactory(options: EngineFactoryOptions = {}) {
     bytes: Uint8Array,
     tuning: ModelTuning,
     target: EngineTarget,
+    externalData: readonly ExternalDataFile[] = [],
   ): Promise<ModelEngine> => {
     const hooks = options.hooksFor?.(target) ?? {};
-    const settings = sessionSettingsOf(tuning);
+    const settings = { ...sessionSettingsOf(tuning), externalData };
     const { onBatch: _onBatch, ...engineHooks } = hooks;
     const { onQueueWait: _onQueueWait, ...workerHooks } = engineHooks;
     const batching = tuning.maxBatchSize > 0;
