@@ -135,7 +135,7 @@ function parseTrustedKey(file: string, pem: string): KeyObject {
     const type = key.asymmetricKeyType ?? 'unknown';
     const curve = key.asymmetricKeyDetails?.namedCurve;
     throw new Error(
-      `models.trustedKeys: ${file} is a${/^[aeiou]/i.test(type) ? 'n' : ''} ${type.toUpperCase()}${curve === undefined ? '' : ` ${curve}`} key, which model signatures cannot use; ` +
+      `models.trustedKeys: ${file} is a key of type ${type.toUpperCase()}${curve === undefined ? '' : ` ${curve}`}; model signatures cannot use it: ` +
         'trust an ECDSA P-256, P-384 or P-521 public key (`bastion keygen` makes one) and re-sign the models with it',
       { cause: error },
     );
