@@ -87,18 +87,15 @@ void describe('unreadable files are never "unsigned" or "not found"', () => {
     const out = JSON.parse(stdout.trim().split('\n').at(-1) ?? '{}') as Partial<
       Record<string, Outcome>
     >;
-    for (const allowUnsigned of ['false', 'true']) {
+    for (const allowUnsigned of ['false', 'true'] as const) {
       assert.equal(
-        out[allowUnsigned]?.reason,
+        out[allowUnsigned].reason,
         'unreadable',
         `allowUnsigned ${allowUnsigned}: ${JSON.stringify(out[allowUnsigned])}`,
       );
-      assert.match(
-        String(out[allowUnsigned]?.message),
-        /model\.sig cannot be looked up \(EACCES\)/,
-      );
+      assert.match(out[allowUnsigned].message, /model\.sig cannot be looked up \(EACCES\)/);
     }
-    assert.equal(out.folder?.code, 'INTERNAL', JSON.stringify(out.folder));
-    assert.match(String(out.folder?.message), /cannot be read \(EACCES\)/);
+    assert.equal(out.folder.code, 'INTERNAL', JSON.stringify(out.folder));
+    assert.match(out.folder.message, /cannot be read \(EACCES\)/);
   });
 });
