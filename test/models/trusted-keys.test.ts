@@ -17,9 +17,13 @@ import { tempDir } from '../helpers/gateway.js';
 import { createTestKeys } from './oms/oms-test-fixtures.js';
 
 const spki = { type: 'spki', format: 'pem' } as const;
-const rsaPem = generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export(spki);
-const ed25519Pem = generateKeyPairSync('ed25519').publicKey.export(spki);
-const k256Pem = generateKeyPairSync('ec', { namedCurve: 'secp256k1' }).publicKey.export(spki);
+const rsaPem = generateKeyPairSync('rsa', { modulusLength: 2048 })
+  .publicKey.export(spki)
+  .toString();
+const ed25519Pem = generateKeyPairSync('ed25519').publicKey.export(spki).toString();
+const k256Pem = generateKeyPairSync('ec', { namedCurve: 'secp256k1' })
+  .publicKey.export(spki)
+  .toString();
 
 async function policyOf(dir: string, files: Record<string, string>) {
   const paths: string[] = [];

@@ -84,8 +84,9 @@ void describe('unreadable files are never "unsigned" or "not found"', () => {
         },
       );
     const { stdout } = await runChild().finally(restore);
-    const out = JSON.parse(stdout.trim().split('\n').at(-1) ?? '{}') as Partial<
-      Record<string, Outcome>
+    const out = JSON.parse(stdout.trim().split('\n').at(-1) ?? '{}') as Record<
+      'false' | 'true' | 'folder',
+      Outcome
     >;
     for (const allowUnsigned of ['false', 'true'] as const) {
       assert.equal(
