@@ -41,12 +41,19 @@ export {
   type MlpOptions,
 } from './model-builders.js';
 export {
+  buildExternalAddModel,
+  float32Bytes,
+  type ExternalAddOptions,
+} from './external-data-models.js';
+export {
   encodeModel,
   type AttributeValue,
   type Dim,
   type GraphSpec,
+  type FunctionSpec,
   type ModelSpec,
   type NodeSpec,
+  type SparseTensorSpec,
   type TensorSpec,
   type ValueInfoSpec,
 } from './onnx-proto.js';

@@ -26,6 +26,28 @@ export interface TensorSpec {
   readonly dims: readonly number[];
   readonly rawData?: Uint8Array;
   readonly stringData?: readonly Uint8Array[];
+  /** `external_data` entries (`location`, `offset`, `length`), written in the order given. */
+  readonly externalData?: readonly (readonly [string, string])[];
+  /** `data_location`: 1 is EXTERNAL. Left out when undefined. */
+  readonly dataLocation?: number;
+}
+
+/** A sparse tensor (`SparseTensorProto`): `values`, `indices` and the dense shape. */
+export interface SparseTensorSpec {
+  readonly values: TensorSpec;
+  readonly indices: TensorSpec;
+  readonly dims: readonly number[];
+}
+
+/** A model-local function (`FunctionProto`), for tests that walk every place a tensor may sit. */
+export interface FunctionSpec {
+  readonly name: string;
+  readonly domain: string;
+  readonly inputs: readonly string[];
+  readonly outputs: readonly string[];
+  readonly nodes: readonly NodeSpec[];
+  /** Default attribute values (`attribute_proto`). */
+  readonly attributeDefaults?: readonly (readonly [string, AttributeValue])[];
 }
 
 /** A typed node attribute value (`AttributeProto`). */
@@ -36,7 +58,12 @@ export type AttributeValue =
   | { readonly type: 'ints'; readonly value: readonly number[] }
   | { readonly type: 'floats'; readonly value: readonly number[] }
   | { readonly type: 'strings'; readonly value: readonly string[] }
-  | { readonly type: 'tensor'; readonly value: TensorSpec };
+  | { readonly type: 'tensor'; readonly value: TensorSpec }
+  | { readonly type: 'graph'; readonly value: GraphSpec }
+  | { readonly type: 'tensors'; readonly value: readonly TensorSpec[] }
+  | { readonly type: 'graphs'; readonly value: readonly GraphSpec[] }
+  | { readonly type: 'sparse_tensor'; readonly value: SparseTensorSpec }
+  | { readonly type: 'sparse_tensors'; readonly value: readonly SparseTensorSpec[] };
 
 /** A node (`NodeProto`). Attributes are written in the order given. */
 export interface NodeSpec {
@@ -56,6 +83,7 @@ export interface GraphSpec {
   readonly initializers: readonly TensorSpec[];
   readonly inputs: readonly ValueInfoSpec[];
   readonly outputs: readonly ValueInfoSpec[];
+  readonly sparseInitializers?: readonly SparseTensorSpec[];
 }
 
 /** A whole model (`ModelProto`). */
@@ -68,6 +96,7 @@ export interface ModelSpec {
   readonly docString?: string;
   readonly metadata: readonly (readonly [string, string])[];
   readonly graph: GraphSpec;
+  readonly functions?: readonly FunctionSpec[];
 }
 
 const WIRE_VARINT = 0;
@@ -80,9 +109,14 @@ const ATTRIBUTE_TYPE = {
   int: 2,
   string: 3,
   tensor: 4,
+  graph: 5,
   floats: 6,
   ints: 7,
   strings: 8,
+  tensors: 9,
+  graphs: 10,
+  sparse_tensor: 11,
+  sparse_tensors: 12,
 } as const satisfies Record<AttributeValue['type'], number>;
 
 const utf8 = new TextEncoder();
@@ -114,6 +148,23 @@ function writeTensor(w: Writer, t: TensorSpec): void {
   for (const s of t.stringData ?? []) tag(w, 6, WIRE_LEN).bytes(s);
   str(w, 8, t.name);
   if (t.rawData !== undefined) tag(w, 9, WIRE_LEN).bytes(t.rawData);
+  for (const [key, value] of t.externalData ?? []) {
+    message(w, 13, (m) => {
+      str(m, 1, key);
+      str(m, 2, value);
+    });
+  }
+  if (t.dataLocation !== undefined) tag(w, 14, WIRE_VARINT).int32(t.dataLocation);
+}
+
+function writeSparseTensor(w: Writer, t: SparseTensorSpec): void {
+  message(w, 1, (m) => {
+    writeTensor(m, t.values);
+  });
+  message(w, 2, (m) => {
+    writeTensor(m, t.indices);
+  });
+  for (const d of t.dims) int64(w, 3, d);
 }
 
 function writeValueInfo(w: Writer, v: ValueInfoSpec): void {
@@ -164,6 +215,37 @@ function writeAttribute(w: Writer, name: string, a: AttributeValue): void {
     case 'strings':
       for (const s of a.value) tag(w, 9, WIRE_LEN).bytes(utf8.encode(s));
       break;
+    case 'graph':
+      message(w, 6, (m) => {
+        writeGraph(m, a.value);
+      });
+      break;
+    case 'tensors':
+      for (const t of a.value) {
+        message(w, 10, (m) => {
+          writeTensor(m, t);
+        });
+      }
+      break;
+    case 'graphs':
+      for (const g of a.value) {
+        message(w, 11, (m) => {
+          writeGraph(m, g);
+        });
+      }
+      break;
+    case 'sparse_tensor':
+      message(w, 22, (m) => {
+        writeSparseTensor(m, a.value);
+      });
+      break;
+    case 'sparse_tensors':
+      for (const t of a.value) {
+        message(w, 23, (m) => {
+          writeSparseTensor(m, t);
+        });
+      }
+      break;
   }
 }
 
@@ -203,6 +285,28 @@ function writeGraph(w: Writer, g: GraphSpec): void {
       writeValueInfo(m, v);
     });
   }
+  for (const t of g.sparseInitializers ?? []) {
+    message(w, 15, (m) => {
+      writeSparseTensor(m, t);
+    });
+  }
+}
+
+function writeFunction(w: Writer, f: FunctionSpec): void {
+  str(w, 1, f.name);
+  for (const i of f.inputs) tag(w, 4, WIRE_LEN).string(i);
+  for (const o of f.outputs) tag(w, 5, WIRE_LEN).string(o);
+  for (const n of f.nodes) {
+    message(w, 7, (m) => {
+      writeNode(m, n);
+    });
+  }
+  str(w, 10, f.domain);
+  for (const [name, value] of f.attributeDefaults ?? []) {
+    message(w, 11, (m) => {
+      writeAttribute(m, name, value);
+    });
+  }
 }
 
 /**
@@ -231,6 +335,11 @@ export function encodeModel(model: ModelSpec): Uint8Array {
     message(w, 14, (m) => {
       str(m, 1, key);
       str(m, 2, value);
+    });
+  }
+  for (const f of model.functions ?? []) {
+    message(w, 25, (m) => {
+      writeFunction(m, f);
     });
   }
   return w.finish();

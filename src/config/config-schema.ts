@@ -34,6 +34,11 @@ export function createModelTuningSchema() {
     preferredBatchSizes: z.array(z.number().int().min(1).max(4096)).max(16).optional(),
     /** Requests per minute per subject for this model, overriding limits.requestsPerMinute. */
     requestsPerMinute: z.number().int().min(1).max(10_000_000).optional(),
+    /**
+     * Serve models whose tensors keep their data in other files of the version folder (ONNX
+     * external data). Off: such a version is refused (`external-data`).
+     */
+    allowExternalData: z.boolean().optional(),
   });
 }
 
@@ -51,6 +56,7 @@ export interface ModelTuning {
   readonly maxQueueDelayMs: number;
   readonly preferredBatchSizes: readonly number[];
   readonly requestsPerMinute?: number | undefined;
+  readonly allowExternalData: boolean;
 }
 
 /**

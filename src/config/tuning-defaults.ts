@@ -13,6 +13,7 @@ export const builtInTuning: ModelTuning = {
   maxBatchSize: 0,
   maxQueueDelayMs: 2,
   preferredBatchSizes: [],
+  allowExternalData: false,
 };
 
 /** `models.defaults` merged over the built-in tuning. */

@@ -1,6 +1,6 @@
 import type { ModelTuning } from '../config/config-schema.js';
 import { createBatchingEngine, isBatchableSignature } from './batching-engine.js';
-import type { ModelEngine, SessionSettings } from './engine.js';
+import type { ExternalDataFile, ModelEngine, SessionSettings } from './engine.js';
 import type { EngineHooks } from './engine-stats.js';
 import { type InferenceStats, withStatsHooks } from './inference-stats.js';
 import { createInlineEngine } from './inline-engine.js';
@@ -51,13 +51,14 @@ export function createEngineFactory(options: EngineFactoryOptions = {}) {
     bytes: Uint8Array,
     tuning: ModelTuning,
     target: EngineTarget,
+    externalData: readonly ExternalDataFile[] = [],
   ): Promise<ModelEngine> => {
     const metricsHooks = options.hooksFor?.(target) ?? {};
     const hooks =
       options.stats === undefined
         ? metricsHooks
         : withStatsHooks(options.stats, target.model, target.version, metricsHooks);
-    const settings = sessionSettingsOf(tuning);
+    const settings = { ...sessionSettingsOf(tuning), externalData };
     const { onBatch: _onBatch, onBatchRun: _onBatchRun, ...engineHooks } = hooks;
     const { onQueueWait: _onQueueWait, ...workerHooks } = engineHooks;
     const batching = tuning.maxBatchSize > 0;

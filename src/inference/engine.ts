@@ -74,6 +74,15 @@ export interface SessionSettings {
   readonly interOpThreads: number;
   readonly graphOptimizationLevel: 'disabled' | 'basic' | 'extended' | 'all';
   readonly executionProviders: readonly ExecutionProvider[];
+  /** Verified external-data files handed to ONNX Runtime in memory (never a path it opens). */
+  readonly externalData?: readonly ExternalDataFile[] | undefined;
+}
+
+/** One verified external-data file, as ONNX Runtime's `externalData` session option takes it. */
+export interface ExternalDataFile {
+  /** Exactly the `location` written in the model (ONNX Runtime matches it byte for byte). */
+  readonly path: string;
+  readonly data: Uint8Array;
 }
 
 /** Per-call options. */

@@ -3,6 +3,8 @@
  * {@link SessionSettings}, described as a {@link ModelSignature}, and run on plain
  * {@link HostTensor}s. Used by the inline engine on the calling thread and by each model worker.
  */
+// Must stay the first import: it sets ONNX Runtime's environment before the binding loads.
+import './ort-environment.js';
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
@@ -25,6 +27,12 @@ export interface OrtSession {
   /** The providers in effect: the configured list, or `['cpu']` after a CUDA fallback. */
   readonly executionProviders: readonly ExecutionProvider[];
 }
+
+/**
+ * The external-data buffers each session was given, held as long as the session is reachable:
+ * ONNX Runtime's initializers may point into them rather than copy.
+ */
+const heldExternalData = new WeakMap<ort.InferenceSession, readonly Uint8Array[]>();
 
 /** The outputs of one run and how long `session.run` took. */
 export interface OrtRunResult {
@@ -55,11 +63,17 @@ function hasCudaLibrary(): boolean {
   return cudaLibraryPresent;
 }
 
-function sessionOptions(
+/**
+ * The session options Bastion passes, built from an allow-list: only the fields below are ever
+ * set. Nothing that names a path (optimizedModelFilePath, profiling with profileFilePrefix, custom
+ * op libraries, `extra` config entries) can come from configuration, tuning or the model; external
+ * data arrives as verified in-memory bytes.
+ */
+export function buildSessionOptions(
   settings: SessionSettings,
   providers: readonly ExecutionProvider[],
 ): ort.InferenceSession.SessionOptions {
-  return {
+  const options: ort.InferenceSession.SessionOptions = {
     intraOpNumThreads: settings.intraOpThreads,
     interOpNumThreads: settings.interOpThreads,
     graphOptimizationLevel: settings.graphOptimizationLevel,
@@ -67,6 +81,13 @@ function sessionOptions(
     // ONNX Runtime's own log goes straight to stderr, bypassing pino, and a client could make it
     // print a line per bad request; failures reach us as errors and are logged with the request.
     logSeverityLevel: 4,
+    enableProfiling: false,
+  };
+  const external = settings.externalData ?? [];
+  if (external.length === 0) return options;
+  return {
+    ...options,
+    externalData: external.map((file) => ({ path: file.path, data: file.data })),
   };
 }
 
@@ -125,15 +146,27 @@ export async function createOrtSession(
     log('CUDA execution provider unavailable (its library is not installed); running on CPU');
   }
   try {
-    session = await ort.InferenceSession.create(modelBytes, sessionOptions(settings, providers));
+    session = await ort.InferenceSession.create(
+      modelBytes,
+      buildSessionOptions(settings, providers),
+    );
   } catch (error) {
     if (!providers.includes('cuda')) throw error;
     providers = cpuOnly;
     const why = error instanceof Error ? error.message : String(error);
     log(`CUDA execution provider unavailable (${why}); running on CPU`);
-    session = await ort.InferenceSession.create(modelBytes, sessionOptions(settings, providers));
+    session = await ort.InferenceSession.create(
+      modelBytes,
+      buildSessionOptions(settings, providers),
+    );
   }
   try {
+    const external = settings.externalData ?? [];
+    if (external.length > 0)
+      heldExternalData.set(
+        session,
+        external.map((file) => file.data),
+      );
     return { session, signature: readSignature(session), executionProviders: providers };
   } catch (error) {
     await session.release();

@@ -4,6 +4,9 @@
  * parent's `--import tsx` to worker threads, so from source a tiny bootstrap registers tsx's ESM
  * hooks inside the worker before importing the `.ts` entry.
  */
+// Sets ONNX Runtime's environment in this (the parent) thread before any worker loads the binding;
+// worker threads read the same process environment.
+import './ort-environment.js';
 import { Worker } from 'node:worker_threads';
 import type { WorkerInit } from './worker-protocol.js';
 

@@ -2,18 +2,17 @@ import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import type { ModelTuning } from '../config/config-schema.js';
 import { BastionError } from '../errors.js';
-import type { ModelEngine } from '../inference/engine.js';
+import type { ExternalDataFile, ModelEngine } from '../inference/engine.js';
 import { labelsOf } from '../inference/classification.js';
 import { createInferRequestParser } from '../inference/input-schema.js';
 import { isPlacedEngine } from '../inference/placement.js';
-import { ModelEncryptionError } from './model-encryption-error.js';
 import { isModelName, readModelTuning, scanModel, scanRepository } from './model-repository.js';
 import type { IndexEntry, ReadyVersion, VersionState } from './model-state.js';
-import { OmsVerificationError } from './oms/oms-verification-error.js';
+import { describeFailure } from './load-failure.js';
 import { loadModelPolicy, policyFileName } from '../policy/model-policy.js';
-import { PolicyError } from '../policy/policy-schema.js';
 import type { VersionReader } from './version-files.js';
 import { createEngineLeases } from './engine-leases.js';
+import { selectVersionModel } from './version-model.js';
 
 /** Something that happened to a model version; the audit log and metrics listen. */
 export type ModelEvent =
@@ -32,11 +31,15 @@ export type ModelEvent =
     }
   | { readonly type: 'unload'; readonly model: string; readonly version: number };
 
-/** Creates the engine for a version from its verified model bytes. */
+/**
+ * Creates the engine for a version from its verified model bytes and the verified external-data
+ * files they name (empty for a self-contained model).
+ */
 export type ModelEngineFactory = (
   modelBytes: Uint8Array,
   tuning: ModelTuning,
   target: { readonly model: string; readonly version: number; readonly label: string },
+  externalData: readonly ExternalDataFile[],
 ) => Promise<ModelEngine>;
 
 /** Dependencies of {@link createModelRegistry}. */
@@ -125,20 +128,13 @@ export function createModelRegistry(options: ModelRegistryOptions): ModelRegistr
     const label = `${model}/${version}`;
     try {
       const { files, signedBy } = await options.readVersion(join(modelDir, String(version)), model);
-      let bytes = files.get('model.onnx');
-      const encrypted = files.get('model.onnx.enc');
-      if (bytes !== undefined && encrypted !== undefined) {
-        throw new Error('both model.onnx and model.onnx.enc are present; keep one');
-      }
-      if (bytes === undefined && encrypted !== undefined) {
-        if (options.decrypt === undefined) {
-          throw new Error('model.onnx.enc is encrypted but no models.encryptionKey is configured');
-        }
-        bytes = options.decrypt(encrypted, model);
-      }
-      if (bytes === undefined) throw new Error('the version folder has no model.onnx');
       const tuning = await readModelTuning(modelDir, options.defaults);
-      const engine = await options.createEngine(bytes, tuning, { model, version, label });
+      const { bytes, externalData } = selectVersionModel(files, model, {
+        decrypt: options.decrypt,
+        allowExternalData: tuning.allowExternalData,
+      });
+      const target = { model, version, label };
+      const engine = await options.createEngine(bytes, tuning, target, externalData);
       try {
         const parser = createInferRequestParser(engine.signature, {
           maxElements: tuning.maxElements,
@@ -207,8 +203,15 @@ export function createModelRegistry(options: ModelRegistryOptions): ModelRegistr
     let versions: number[];
     try {
       ({ versions } = await scanModel(options.repository, model));
-    } catch {
-      throw new BastionError('MODEL_NOT_FOUND', `model "${model}" is not in the repository`);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      // Only absence is "not found"; an unreadable folder (EACCES, EIO…) is a server fault.
+      if (code === undefined || code === 'ENOENT' || code === 'ENOTDIR') {
+        throw new BastionError('MODEL_NOT_FOUND', `model "${model}" is not in the repository`);
+      }
+      throw new BastionError('INTERNAL', `model "${model}" cannot be read (${code})`, {
+        cause: error,
+      });
     }
     const current = models.get(model) ?? new Map<number, VersionState>();
     models.set(model, current);
@@ -390,24 +393,4 @@ export function createModelRegistry(options: ModelRegistryOptions): ModelRegistr
     },
   };
   return registry;
-}
-
-/**
- * A one-line reason fit for the index, the log and the audit log (no stack). Signature and
- * decryption failures start with their stable code (`digest-mismatch: …`), which alerts and
- * audit queries can match on.
- */
-function describeFailure(error: unknown, repository: string): string {
-  const message = error instanceof Error ? error.message : String(error);
-  const code =
-    error instanceof OmsVerificationError ||
-    error instanceof ModelEncryptionError ||
-    error instanceof PolicyError
-      ? `${error.reason}: `
-      : '';
-  const line = (code + (message.split('\n')[0] ?? 'unknown error'))
-    .replaceAll(`${repository}/`, '')
-    // Absolute paths outside the repository (say, in an fs error) are not for clients.
-    .replace(/(^|[\s'"(])\/[^\s'"):]+/g, '$1<path>');
-  return line.length > 500 ? `${line.slice(0, 497)}...` : line;
 }

@@ -1,5 +1,6 @@
 import { lstat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { ModelContentError } from './external-data.js';
 import { verifyModelDirectory } from './oms/verify-model.js';
 import type { TrustPolicy } from './trust-policy.js';
 import { readUnsignedVersion, type VersionReader } from './version-files.js';
@@ -17,15 +18,12 @@ export interface SignedVersionReaderOptions {
  * Reads a version folder for loading: every file is read once into memory, hashed, and checked
  * against `model.sig` with the keys and roots allowed for the model; the caller gets those very
  * bytes. A folder without `model.sig` is refused unless `allowUnsigned` — and a signature that is
- * present must verify, whatever `allowUnsigned` says.
+ * present must verify, whatever `allowUnsigned` says. Only a `model.sig` that does not exist
+ * counts as "unsigned": one that cannot be looked up for any other reason refuses the version.
  */
 export function createSignedVersionReader(options: SignedVersionReaderOptions): VersionReader {
   return async (dir, model) => {
-    const signed = await lstat(join(dir, 'model.sig')).then(
-      () => true,
-      () => false,
-    );
-    if (!signed) {
+    if (!(await hasSignatureFile(dir))) {
       if (options.allowUnsigned) return readUnsignedVersion(dir);
       throw new Error(
         'no signature (model.sig): sign the version with `npx bastion sign` and trust the publisher key in models.trustedKeys',
@@ -49,4 +47,26 @@ export function createSignedVersionReader(options: SignedVersionReaderOptions): 
           : trust.rootName(signer.rootIndex);
     return { files: verified.files, signedBy: name ?? signer.method };
   };
+}
+
+/**
+ * Whether the version folder has a `model.sig` entry (of any type: verification refuses links
+ * and special files). Absent means ENOENT and nothing else.
+ *
+ * @throws ModelContentError `unreadable` for any other error (EACCES, ENOTDIR, ELOOP, EIO…), so
+ *   that such a version is refused, never downgraded to "unsigned".
+ */
+export async function hasSignatureFile(dir: string): Promise<boolean> {
+  try {
+    await lstat(join(dir, 'model.sig'));
+    return true;
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return false;
+    throw new ModelContentError(
+      'unreadable',
+      `the signature file model.sig cannot be looked up (${code ?? String(error)}); fix the version folder's permissions`,
+      { cause: error },
+    );
+  }
 }

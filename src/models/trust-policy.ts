@@ -1,7 +1,8 @@
-import { createPublicKey, X509Certificate } from 'node:crypto';
+import { createPublicKey, X509Certificate, type KeyObject } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import type { Config } from '../config/config-schema.js';
+import { hashForKey } from './oms/signing-key.js';
 import type { OmsTrust } from './oms/verify-envelope.js';
 import {
   identitiesForModel,
@@ -16,13 +17,15 @@ export interface TrustAnchor {
   /** The file it came from (its base name only, for logs and audit). */
   readonly name: string;
   readonly pem: string;
+  /** A key anchor's public key, parsed and checked once at start-up (undefined for roots). */
+  readonly key: KeyObject | undefined;
   /** Model-name patterns (`*` wildcard); undefined: any model. */
   readonly models: readonly RegExp[] | undefined;
 }
 
 /** The trust for one model: what the verifier takes, and how to name who signed. */
 export interface ModelTrust extends OmsTrust {
-  readonly keys: readonly string[];
+  readonly keys: readonly KeyObject[];
   readonly roots: readonly string[];
   /** The name of the anchor behind the verifier's `keyIndex`. */
   keyName(index: number): string | undefined;
@@ -72,25 +75,27 @@ export async function loadTrustPolicy(config: Readonly<Config>): Promise<TrustPo
     let text: string;
     try {
       text = await readFile(file, 'utf8');
-    } catch {
-      throw new Error(`models.trusted${kind === 'key' ? 'Keys' : 'Roots'}: cannot read ${file}`);
-    }
-    const begin = text.indexOf('-----BEGIN');
-    const pem = begin >= 0 ? text.slice(begin) : text;
-    try {
-      if (kind === 'key') {
-        if (/PRIVATE KEY/.test(pem)) throw new Error('it holds a PRIVATE key; list the public key');
-        createPublicKey(pem);
-      } else {
-        new X509Certificate(pem);
-      }
     } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code ?? 'error';
       throw new Error(
-        `models.trusted${kind === 'key' ? 'Keys' : 'Roots'}: ${file} is not a PEM ${kind === 'key' ? 'public key' : 'certificate'} (${error instanceof Error ? error.message : String(error)})`,
+        `models.trusted${kind === 'key' ? 'Keys' : 'Roots'}: cannot read ${file} (${code})`,
         { cause: error },
       );
     }
-    anchors.push({ kind, name: basename(file), pem, models: patterns?.map(patternToRegExp) });
+    const begin = text.indexOf('-----BEGIN');
+    const pem = begin >= 0 ? text.slice(begin) : text;
+    const key = kind === 'key' ? parseTrustedKey(file, pem) : undefined;
+    if (kind === 'root') {
+      try {
+        new X509Certificate(pem);
+      } catch (error) {
+        throw new Error(
+          `models.trustedRoots: ${file} is not a PEM certificate (${error instanceof Error ? error.message : String(error)})`,
+          { cause: error },
+        );
+      }
+    }
+    anchors.push({ kind, name: basename(file), pem, key, models: patterns?.map(patternToRegExp) });
   }
   const keyless = await loadKeylessTrust(config.models, patternToRegExp);
   return {
@@ -109,7 +114,7 @@ export async function loadTrustPolicy(config: Readonly<Config>): Promise<TrustPo
         ),
       );
       return {
-        keys: keys.map((a) => a.pem),
+        keys: keys.flatMap((a) => (a.key === undefined ? [] : [a.key])),
         roots: roots.map((a) => a.pem),
         keyName: (index) => keys[index]?.name,
         rootName: (index) => rootNames[index],
@@ -120,4 +125,39 @@ export async function loadTrustPolicy(config: Readonly<Config>): Promise<TrustPo
       };
     },
   };
+}
+
+/**
+ * Parses one `models.trustedKeys` file into the key object every verification reuses, and checks
+ * it is a type model signatures can use (ECDSA P-256, P-384 or P-521, as OMS signs).
+ *
+ * @throws Error naming the file, what it holds and the fix.
+ */
+function parseTrustedKey(file: string, pem: string): KeyObject {
+  if (/PRIVATE KEY/.test(pem)) {
+    throw new Error(
+      `models.trustedKeys: ${file} holds a PRIVATE key; list the publisher's public key (bastion keygen writes PREFIX.pub.pem)`,
+    );
+  }
+  let key: KeyObject;
+  try {
+    key = createPublicKey(pem);
+  } catch (error) {
+    throw new Error(
+      `models.trustedKeys: ${file} is not a PEM public key (${error instanceof Error ? error.message : String(error)})`,
+      { cause: error },
+    );
+  }
+  try {
+    hashForKey(key);
+  } catch (error) {
+    const type = key.asymmetricKeyType ?? 'unknown';
+    const curve = key.asymmetricKeyDetails?.namedCurve;
+    throw new Error(
+      `models.trustedKeys: ${file} is a key of type ${type.toUpperCase()}${curve === undefined ? '' : ` ${curve}`}; model signatures cannot use it: ` +
+        'trust an ECDSA P-256, P-384 or P-521 public key (`bastion keygen` makes one) and re-sign the models with it',
+      { cause: error },
+    );
+  }
+  return key;
 }

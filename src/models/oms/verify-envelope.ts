@@ -85,10 +85,24 @@ function verifyWithKeys(
       'model is signed with a key, but no trusted keys are configured',
     );
   }
-  const candidates = keys.map((input, index) => {
-    const key = createTrustedKey(input);
-    return { key, index, hint: createKeyHint(key) };
+  // A trusted key of a type model signatures cannot use (RSA, another curve) is left out; it
+  // must not stop the other trusted keys from verifying (it used to fail every model).
+  const candidates = keys.flatMap((input, index) => {
+    let key: KeyObject;
+    try {
+      key = createTrustedKey(input);
+    } catch (error) {
+      if (error instanceof OmsVerificationError) return [];
+      throw error;
+    }
+    return [{ key, index, hint: createKeyHint(key) }];
   });
+  if (candidates.length === 0) {
+    throw new OmsVerificationError(
+      'unsupported',
+      'none of the trusted keys is an ECDSA P-256, P-384 or P-521 public key',
+    );
+  }
   // The hint is unsigned and only orders the attempt: a matching key first, then every other.
   candidates.sort((a, b) => Number(b.hint === hint) - Number(a.hint === hint));
   for (const candidate of candidates) {
