@@ -546,6 +546,15 @@ ${report.profiles.length === 0 ? '' : `\n## CPU profile of Bastion under mlp c=3
 }
 
 await (profileOnly ? profileOnlyMain() : main());
+// The iris policy's own cost (constraints + OOD + hardening + quota + extraction watch), in process:
+// issue "Model-level defenses" budgets it at 15 µs of main-thread CPU per request.
+if (!profileOnly) {
+  const { measurePolicyCost } = await import('./policy-cost.js');
+  const cost = await measurePolicyCost(quick ? 5000 : 20_000);
+  console.log(
+    `\niris policy: +${cost.addedUs.toFixed(1)} µs CPU per request (${cost.withPolicyUs.toFixed(1)} vs ${cost.withoutPolicyUs.toFixed(1)} µs without; budget 15 µs: ${cost.addedUs <= 15 ? 'met' : 'NOT met'})`,
+  );
+}
 // Scale figures (concurrency sweep, 50 models): bench/scale.ts, shortened with --quick.
 if (!profileOnly && !args.has('--no-scale')) {
   if (quick) process.env['BENCH_QUICK'] = '1';
