@@ -34,7 +34,7 @@ const fastifyCodes: Readonly<Record<string, () => BastionError>> = {
 export function toClientError(error: unknown): BastionError {
   if (isBastionError(error)) return error;
   if (error instanceof SyntaxError) {
-    // secure-json-parse reports both bad JSON and __proto__ / constructor.prototype keys this way.
+    // A SyntaxError from a JSON parse that escaped the body parser (it maps its own errors).
     return new BastionError(
       'MALFORMED_JSON',
       /prototype/i.test(error.message)
