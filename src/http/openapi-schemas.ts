@@ -4,26 +4,13 @@
  * validate requests (`inferRequestEnvelope`, the repository routes' bodies).
  */
 import { z } from 'zod';
+import { type V2Datatype, v2Datatypes } from '../inference/datatypes.js';
 
 const durationStat = z.strictObject({
   count: z.number().int().min(0),
   ns: z.number().int().min(0),
 });
-const v2Datatype = z.enum([
-  'BOOL',
-  'UINT8',
-  'UINT16',
-  'UINT32',
-  'UINT64',
-  'INT8',
-  'INT16',
-  'INT32',
-  'INT64',
-  'FP16',
-  'FP32',
-  'FP64',
-  'BYTES',
-]);
+const v2Datatype = z.enum(v2Datatypes as [V2Datatype, ...V2Datatype[]]);
 const parameters = z.record(z.string(), z.union([z.string(), z.number(), z.boolean()]));
 
 /** `{"error", "code"}`: every error answer. */

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { request as httpRequest } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
+import { v2Datatypes } from '../../src/inference/datatypes.js';
 import { createCleanup, startGateway, type TestGateway } from '../helpers/gateway.js';
 import { demoModels } from '../helpers/observe.js';
 import { fuzzRuns, fuzzSeed } from './fuzz-settings.js';
@@ -65,24 +66,7 @@ const validInputs: Record<string, unknown[]> = {
   ],
 };
 
-const datatypes = [
-  'BOOL',
-  'UINT8',
-  'UINT16',
-  'UINT32',
-  'UINT64',
-  'INT8',
-  'INT16',
-  'INT32',
-  'INT64',
-  'FP16',
-  'FP32',
-  'FP64',
-  'BYTES',
-  'BF16',
-  'fp32',
-  '',
-];
+const datatypes = [...v2Datatypes, 'BF16', 'fp32', ''];
 
 const element = fc.oneof(
   fc.double(),

@@ -14,6 +14,7 @@ import { verifyAuditFiles } from '../../src/audit/audit-verify.js';
 import { ConfigError, parseConfigText } from '../../src/config/load-config.js';
 import { BastionError } from '../../src/errors.js';
 import { decodeBinaryElements } from '../../src/inference/binary-tensor.js';
+import { v2Datatypes } from '../../src/inference/datatypes.js';
 import type { ElementType, ModelSignature } from '../../src/inference/engine.js';
 import { createInferRequestParser } from '../../src/inference/input-schema.js';
 import { isOmsVerificationError } from '../../src/models/oms/oms-verification-error.js';
@@ -38,21 +39,7 @@ const elementTypes: readonly ElementType[] = [
   'string',
 ];
 
-const v2Names = [
-  'BOOL',
-  'UINT8',
-  'UINT16',
-  'UINT32',
-  'UINT64',
-  'INT8',
-  'INT16',
-  'INT32',
-  'INT64',
-  'FP16',
-  'FP32',
-  'FP64',
-  'BYTES',
-];
+const v2Names = v2Datatypes;
 
 /** Fails the property unless `fn` returns, or throws an error `expected` accepts. */
 function acceptsOrRefuses(fn: () => unknown, expected: (e: unknown) => boolean): void {
