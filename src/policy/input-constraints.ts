@@ -5,6 +5,7 @@
  * the bound.
  */
 import { BastionError } from '../errors.js';
+import { elementTypeOf, v2Datatypes } from '../inference/datatypes.js';
 import type { HostTensor, TensorSpec } from '../inference/engine.js';
 import { float16Bits, float16Value } from '../inference/tensor-codec.js';
 import type { ElementBounds, InputConstraintSpec } from './policy-schema.js';
@@ -51,20 +52,10 @@ function precisionOf(type: string): (v: number) => number {
   return (v) => v;
 }
 
-const numericTypes = new Set([
-  'bool',
-  'uint8',
-  'uint16',
-  'uint32',
-  'uint64',
-  'int8',
-  'int16',
-  'int32',
-  'int64',
-  'float16',
-  'float32',
-  'float64',
-]);
+/** Every element type but strings: the ones bounds and categories apply to. */
+const numericTypes: ReadonlySet<string> = new Set(
+  v2Datatypes.map(elementTypeOf).filter((type) => type !== 'string'),
+);
 
 /**
  * Compiles the `inputs` section against the model's inputs.

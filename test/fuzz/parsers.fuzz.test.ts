@@ -14,7 +14,7 @@ import { verifyAuditFiles } from '../../src/audit/audit-verify.js';
 import { ConfigError, parseConfigText } from '../../src/config/load-config.js';
 import { BastionError } from '../../src/errors.js';
 import { decodeBinaryElements } from '../../src/inference/binary-tensor.js';
-import { v2Datatypes } from '../../src/inference/datatypes.js';
+import { elementTypeOf, v2Datatypes } from '../../src/inference/datatypes.js';
 import type { ElementType, ModelSignature } from '../../src/inference/engine.js';
 import { createInferRequestParser } from '../../src/inference/input-schema.js';
 import { isOmsVerificationError } from '../../src/models/oms/oms-verification-error.js';
@@ -23,21 +23,7 @@ import { demoPublisherKey, tempDir } from '../helpers/gateway.js';
 import { demoModels } from '../helpers/observe.js';
 import { fuzzRuns, fuzzSeed } from './fuzz-settings.js';
 
-const elementTypes: readonly ElementType[] = [
-  'bool',
-  'uint8',
-  'uint16',
-  'uint32',
-  'uint64',
-  'int8',
-  'int16',
-  'int32',
-  'int64',
-  'float16',
-  'float32',
-  'float64',
-  'string',
-];
+const elementTypes: readonly ElementType[] = v2Datatypes.map(elementTypeOf);
 
 const v2Names = v2Datatypes;
 
