@@ -174,25 +174,48 @@ export interface CheckpointKeeper {
 }
 
 /**
+ * Least time between two checkpoint writes while records flow. A write costs several file system
+ * calls (mkdir, open, write, close, rename); at one fsynced batch per millisecond, writing each
+ * head would cost more than the records themselves. The checkpoint may lag the log by this much
+ * after a crash (a start accepts a log that runs past its checkpoint when the chain from it
+ * verifies); a clean close always writes the final head, durably.
+ */
+export const checkpointIntervalMs = 200;
+
+/**
  * Creates the keeper of the checkpoint at `path` (undefined: none is kept, `current` still
- * works). Writes run beside the log writer, never in a response's path; a failed write is
- * reported to `onError` and retried with the next head.
+ * works). Writes run beside the log writer, never in a response's path, at most one per
+ * `intervalMs` (the first head at once, then the latest head when the interval has passed); a
+ * failed write is reported to `onError` and retried with the next head.
  */
 export function createCheckpointKeeper(
   path: string | undefined,
   key: Uint8Array | undefined,
   now: () => Date,
   onError: (error: Error) => void,
+  intervalMs = checkpointIntervalMs,
 ): CheckpointKeeper {
   let head: AuditHead | undefined;
   let written: AuditHead | undefined;
   let writing: Promise<void> | undefined;
+  let lastStart = -Infinity;
+  let timer: NodeJS.Timeout | undefined;
+  let closing = false;
 
   function pump(): void {
-    if (path === undefined || writing !== undefined || head === undefined || head === written) {
+    if (path === undefined || closing || writing !== undefined || timer !== undefined) return;
+    if (head === undefined || head === written) return;
+    const wait = lastStart + intervalMs - performance.now();
+    if (wait > 0) {
+      timer = setTimeout(() => {
+        timer = undefined;
+        pump();
+      }, wait);
+      timer.unref();
       return;
     }
     const next = head;
+    lastStart = performance.now();
     writing = writeAuditCheckpoint(path, makeAuditCheckpoint(next, key, now()), false).then(
       () => {
         written = next;
@@ -214,6 +237,9 @@ export function createCheckpointKeeper(
     },
     current: () => (head === undefined ? undefined : makeAuditCheckpoint(head, key, now())),
     async close() {
+      if (timer !== undefined) clearTimeout(timer);
+      timer = undefined;
+      closing = true; // no further timed writes: the durable one below is the last
       while (writing !== undefined) await writing.catch(() => undefined);
       if (path === undefined || head === undefined) return;
       await writeAuditCheckpoint(path, makeAuditCheckpoint(head, key, now()), true);
