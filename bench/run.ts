@@ -469,7 +469,9 @@ up, that \`bench/stages.ts\` names; each cell is that stage's sampled time / req
 profiled, µs. Bastion runs with every guard on; \`pool\` and \`inline\` pin \`poolSize\` 1 and 0,
 \`batching\` and \`default c=1\` use the default placement. \`(program)\` is native time V8 puts on
 no stack (libuv, native callbacks); "process CPU" counts every thread (worker, thread pool) and
-includes the profiler's overhead.
+includes the profiler's overhead. V8 samples at wall-clock intervals: on a loaded host a thread's
+descheduled time lands on the stack it was running, so sampled figures can exceed the process
+CPU; compare columns of one run, not runs on different load.
 
 ${markdownTable(head, body)}
 
