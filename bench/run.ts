@@ -6,8 +6,10 @@
  * while nothing else does. Writes `bench/results/<date>.json` and `.md`.
  *
  * --quick    one short round (about a minute)
- * --profile  afterwards, CPU-profile a fresh Bastion under mlp c=32 load and summarize it
- * --profile-only  only that (profiles and summary under bench/results/profiles/)
+ * --profile  afterwards, CPU-profile Bastion's main thread in each scenario (pool and inline c=32,
+ *            batching c=32, c=1) and the naive server's, and print the CPU per request by stage
+ *            (bench/profile-scenarios.ts, bench/stages.ts)
+ * --profile-only  only that (profiles under bench/results/profiles/)
  * --no-scale  skip the scale figures (bench/scale.ts: concurrency sweep, 50 loaded models; and,
  *             without --quick, bench/verify-load.ts on a 1 GiB file)
  */
@@ -23,6 +25,7 @@ import {
   healthCells,
   healthHeader,
   type HealthFigure,
+  alignedTable,
   markdownTable,
   profileMarkdown,
   type Scenario,
@@ -38,7 +41,12 @@ import {
   modelWidth,
   writeBenchFiles,
 } from './bench-setup.js';
-import { type RunningServer, startLoadGenerator, startServer } from './children.js';
+import {
+  recordsPerFsync,
+  type RunningServer,
+  startLoadGenerator,
+  startServer,
+} from './children.js';
 import {
   type InProcessResult,
   measureInProcess,
@@ -46,7 +54,8 @@ import {
   timeOneRun,
 } from './in-process.js';
 import { probeHealth } from './health-probe.js';
-import { type ProfileSummary, summarizeProfile } from './profile-summary.js';
+import { profileScenarios } from './profile-scenarios.js';
+import { type StageProfile, stageTable } from './stage-table.js';
 
 const args = new Set(process.argv.slice(2));
 /** `--only=id,id`: measure only these HTTP targets (skips nothing else). */
@@ -58,8 +67,8 @@ const quick = args.has('--quick');
 const profileOnly = args.has('--profile-only');
 const profile = profileOnly || args.has('--profile');
 const plan = quick
-  ? { rounds: 1, durationSec: 2, warmupSec: 1, inProcessSec: 1, probeSec: 3, profileSec: 5 }
-  : { rounds: 3, durationSec: 4, warmupSec: 2, inProcessSec: 2, probeSec: 6, profileSec: 10 };
+  ? { rounds: 1, durationSec: 2, warmupSec: 1, inProcessSec: 1, probeSec: 3, profileSec: 3 }
+  : { rounds: 3, durationSec: 4, warmupSec: 2, inProcessSec: 2, probeSec: 6, profileSec: 8 };
 const resultsDir = resolve(import.meta.dirname, 'results');
 const log = (message: string): void => {
   process.stderr.write(
@@ -213,27 +222,28 @@ async function profileOnlyMain(): Promise<void> {
   const work = await mkdtemp(join(tmpdir(), 'bastion-bench-'));
   try {
     const files = await writeBenchFiles(work, await buildBenchModels());
-    for (const p of await profileServers(work, files)) printProfile(p);
+    printProfiles(await profileServers(work, files));
   } finally {
     await rm(work, { recursive: true, force: true });
   }
 }
 
-function perRequest(p: ProfileSummary): string {
-  if (p.requests === undefined || p.requests === 0) return '';
-  return `${(p.requestsPerSec ?? 0).toFixed(0)} req/s, ${((p.busyMs * 1000) / p.requests).toFixed(0)} µs of sampled main-thread busy time per request`;
+function profileServers(work: string, files: BenchFiles): Promise<StageProfile[]> {
+  return profileScenarios(work, files, plan, join(resultsDir, 'profiles'), log);
 }
 
-function printProfile(p: ProfileSummary): void {
-  process.stdout.write(
-    `\nprofile ${p.file}: ${p.busyMs.toFixed(0)} ms busy, ${p.idlePercent.toFixed(0)}% idle, ${perRequest(p)}\n`,
-  );
-  for (const x of p.inclusiveByModule) {
-    process.stdout.write(`  ${x.percent.toFixed(1).padStart(5)}%  ${x.name}\n`);
-  }
-  process.stdout.write('  -- self --\n');
-  for (const x of p.selfByFunction) {
-    process.stdout.write(`  ${x.percent.toFixed(1).padStart(5)}%  ${x.name}\n`);
+/** The stage table, then each profile's top self-time functions. */
+function printProfiles(profiles: readonly StageProfile[]): void {
+  if (profiles.length === 0) return;
+  const { head, body } = stageTable(profiles);
+  process.stdout.write(`\n${alignedTable(head, body)}\n`);
+  for (const { summary: p } of profiles) {
+    process.stdout.write(
+      `\nprofile ${p.file.replace(/^.*\//, '')}: ${p.busyMs.toFixed(0)} ms busy, ${p.idlePercent.toFixed(0)}% idle; self time:\n`,
+    );
+    for (const x of p.selfByFunction.slice(0, 8)) {
+      process.stdout.write(`  ${x.percent.toFixed(1).padStart(5)}%  ${x.name}\n`);
+    }
   }
 }
 
@@ -287,10 +297,16 @@ async function main(): Promise<void> {
     const measure = async (t: Target): Promise<LoadResult> => {
       const server = servers.get(t.server);
       const before = (await server?.cpuMicros()) ?? 0;
+      const auditBefore = await server?.auditCounts();
       const result = await load.run(jobFor(t, servers, bodies.get(t.id) ?? '', plan.durationSec));
       const used = ((await server?.cpuMicros()) ?? 0) - before;
+      const auditAfter = await server?.auditCounts();
       const answered = result.requests + result.non2xx;
-      return { ...result, serverCpuPerRequest: answered === 0 ? NaN : used / answered };
+      return {
+        ...result,
+        serverCpuPerRequest: answered === 0 ? NaN : used / answered,
+        auditRecordsPerFsync: recordsPerFsync(auditBefore, auditAfter),
+      };
     };
 
     log('warm-up');
@@ -369,7 +385,7 @@ async function main(): Promise<void> {
 
     for (const close of closers.splice(0).reverse()) await close();
 
-    let profiles: ProfileSummary[] = [];
+    let profiles: StageProfile[] = [];
     if (profile) profiles = await profileServers(work, files);
 
     const rows = scenarioRows(scenarios, http, inProcess);
@@ -415,7 +431,7 @@ async function main(): Promise<void> {
     );
     for (const g of goals)
       process.stdout.write(`${g.met ? 'MET   ' : 'NOT MET'}  ${g.goal}: ${g.measured}\n`);
-    for (const p of profiles) printProfile(p);
+    printProfiles(profiles);
 
     const stamp = started.toISOString().replace(/:/g, '-').replace(/\..*$/, '');
     await mkdir(resultsDir, { recursive: true });
@@ -442,62 +458,29 @@ async function main(): Promise<void> {
   }
 }
 
-/**
- * CPU-profiles the main thread of a fresh Bastion (full security, mlp, batching off) and of the
- * naive server under the same c=32 load, after a warm-up; start-up is not in the profiles.
- */
-async function profileServers(work: string, files: BenchFiles): Promise<ProfileSummary[]> {
-  const dir = join(resultsDir, 'profiles');
-  await rm(dir, { recursive: true, force: true });
-  await mkdir(dir, { recursive: true });
-  const yaml = bastionConfigYaml({
-    repository: files.mlpRepo,
-    stateDir: join(work, 'var-profile'),
-    auditPath: join(work, 'audit-profile.log'),
-    authCache: true,
-    auditAndMetrics: true,
-    logLevel: 'info',
-  });
-  const load = await startLoadGenerator();
-  const summaries: ProfileSummary[] = [];
-  try {
-    for (const spec of [
-      {
-        kind: 'bastion',
-        name: 'bastion',
-        repository: files.mlpRepo,
-        configYaml: yaml,
-        configDir: work,
-      },
-      { kind: 'naive', name: 'naive', repository: files.naiveDir },
-    ] as const) {
-      const server = await startServer(spec);
-      try {
-        const job = jobFor(
-          { id: 'profile', server: 'full', model: 'mlp', width: modelWidth.mlp, connections: 32 },
-          new Map([['full', server]]),
-          inferBody(modelWidth.mlp),
-          plan.warmupSec,
-        );
-        await load.run(job);
-        const file = join(dir, `${spec.name}-mlp-c32.cpuprofile`);
-        const result = await server.profile(file, () =>
-          load.run({ ...job, durationSec: plan.profileSec }),
-        );
-        log(`profiled ${spec.name}: ${result.perSec.toFixed(0)} req/s under the profiler`);
-        summaries.push({
-          ...(await summarizeProfile(file, 25)),
-          requestsPerSec: result.perSec,
-          requests: result.requests,
-        });
-      } finally {
-        await server.close();
-      }
-    }
-  } finally {
-    await load.close();
-  }
-  return summaries;
+function stagesMarkdown(profiles: readonly StageProfile[]): string {
+  const { head, body } = stageTable(profiles);
+  return `
+## Main-thread CPU per request, by stage (CPU profiles)
+
+Each scenario's server main thread profiled (V8 sampling, 200 µs) for ${plan.profileSec} s of load after a
+${plan.warmupSec} s warm-up; every sample goes to the stage of the first frame on its stack, from the leaf
+up, that \`bench/stages.ts\` names; each cell is that stage's sampled time / requests served while
+profiled, µs. Bastion runs with every guard on; \`pool\` and \`inline\` pin \`poolSize\` 1 and 0,
+\`batching\` and \`default c=1\` use the default placement. \`(program)\` is native time V8 puts on
+no stack (libuv, native callbacks); "process CPU" counts every thread (worker, thread pool) and
+includes the profiler's overhead. V8 samples at wall-clock intervals: on a loaded host a thread's
+descheduled time lands on the stack it was running, so sampled figures can exceed the process
+CPU; compare columns of one run, not runs on different load.
+
+${markdownTable(head, body)}
+
+<details><summary>Top functions by self time, per profile</summary>
+
+${profileMarkdown(profiles.map((p) => p.summary))}
+
+</details>
+`;
 }
 
 function markdown(report: {
@@ -506,7 +489,7 @@ function markdown(report: {
   rows: ReturnType<typeof scenarioRows>;
   health: HealthFigure[];
   goals: GoalCheck[];
-  profiles: ProfileSummary[];
+  profiles: StageProfile[];
 }): string {
   const { host } = report;
   return `# Bastion bench — ${report.started.toISOString()}${quick ? ' (quick)' : ''}
@@ -542,7 +525,7 @@ ${markdownTable(
   ['goal', 'measured', 'met'],
   report.goals.map((g) => [g.goal, g.measured, g.met ? 'yes' : '**no**']),
 )}
-${report.profiles.length === 0 ? '' : `\n## CPU profile of Bastion under mlp c=32 (batching off)\n\n${profileMarkdown(report.profiles)}\n`}`;
+${report.profiles.length === 0 ? '' : stagesMarkdown(report.profiles)}`;
 }
 
 await (profileOnly ? profileOnlyMain() : main());

@@ -32,13 +32,18 @@ async function start(spec: ServerSpec): Promise<() => Promise<void>> {
     pino.destination({ dest: '/dev/null', sync: true }),
   );
   const gateway = await createGateway(config, { logger });
-  const { port } = await gateway.listen();
+  const { port, metricsPort } = await gateway.listen();
   const token = await gateway.auth.devIssuer?.mint({
     sub: 'bench',
     scopes: ['infer:*'],
     ttlSec: 3600,
   });
-  send({ type: 'listening', port, ...(token === undefined ? {} : { token }) });
+  send({
+    type: 'listening',
+    port,
+    ...(token === undefined ? {} : { token }),
+    ...(metricsPort === undefined ? {} : { metricsPort }),
+  });
   return () => gateway.close();
 }
 

@@ -105,6 +105,7 @@ export async function createGateway(
         onWriteFailure: (failed) => metrics?.auditWriteFailures.inc(Math.max(1, failed)),
       }),
     );
+    metrics?.auditStats.readFrom(() => audit?.stats());
   }
   const auditLater = (entry: AuditEntry): void => {
     audit?.append(entry).catch((error: unknown) => {

@@ -46,6 +46,12 @@ export interface ModelLabels {
   readonly model: string | undefined;
 }
 
+/** What the audit counters read: records written and `fdatasync` calls since the log opened. */
+export interface AuditCounts {
+  readonly records: number;
+  readonly syncs: number;
+}
+
 /** Result of a model load attempt. */
 export type ModelLoadResult = 'loaded' | 'refused' | 'failed';
 
@@ -82,6 +88,11 @@ export interface Metrics {
   readonly modelRefusals: { inc(labels: ModelLabels & { readonly reason: string }): void };
   /** `bastion_audit_write_failures_total`. */
   readonly auditWriteFailures: { inc(value?: number): void };
+  /**
+   * `bastion_audit_records_total` and `bastion_audit_fsyncs_total`, read from `source` (the
+   * audit log's `stats()`) at scrape time, so the write path pays nothing; 0 until set.
+   */
+  readonly auditStats: { readFrom(source: () => AuditCounts | undefined): void };
   /** `bastion_worker_restarts_total{model}`. */
   readonly workerRestarts: { inc(labels: ModelLabels): void };
   /** `bastion_rate_limited_total`. */
@@ -198,6 +209,28 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     help: 'Audit records that could not be written.',
     registers,
   });
+  let auditSource: () => AuditCounts | undefined = () => undefined;
+  const auditCounter = (name: string, help: string, pick: (c: AuditCounts) => number): void => {
+    new Counter({
+      name,
+      help,
+      registers,
+      collect() {
+        this.reset();
+        this.inc(pick(auditSource() ?? { records: 0, syncs: 0 }));
+      },
+    });
+  };
+  auditCounter(
+    'bastion_audit_records_total',
+    'Audit records written (durable per audit.fsync) since the audit log opened.',
+    (c) => c.records,
+  );
+  auditCounter(
+    'bastion_audit_fsyncs_total',
+    'fdatasync calls on the audit log since it opened; records_total / fsyncs_total is records per fsync.',
+    (c) => c.syncs,
+  );
   const workerRestarts = new Counter({
     name: 'bastion_worker_restarts_total',
     help: 'Inference worker threads restarted after a crash, by model.',
@@ -293,6 +326,11 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     auditWriteFailures: {
       inc: (value = 1) => {
         auditWriteFailures.inc(value);
+      },
+    },
+    auditStats: {
+      readFrom: (source) => {
+        auditSource = source;
       },
     },
     workerRestarts: {
