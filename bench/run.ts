@@ -10,6 +10,7 @@
  *            batching c=32, c=1) and the naive server's, and print the CPU per request by stage
  *            (bench/profile-scenarios.ts, bench/stages.ts)
  * --profile-only  only that (profiles under bench/results/profiles/)
+ * --from-source  run the Bastion servers from src/ through tsx instead of a fresh tsc build
  * --no-scale  skip the scale figures (bench/scale.ts: concurrency sweep, 50 loaded models; and,
  *             without --quick, bench/verify-load.ts on a 1 GiB file)
  */
@@ -53,6 +54,7 @@ import {
   releaseSessions,
   timeOneRun,
 } from './in-process.js';
+import { benchDistEnv, buildForBench } from './build-dist.js';
 import { probeHealth } from './health-probe.js';
 import { profileScenarios } from './profile-scenarios.js';
 import { type StageProfile, stageTable } from './stage-table.js';
@@ -528,6 +530,10 @@ ${markdownTable(
 ${report.profiles.length === 0 ? '' : stagesMarkdown(report.profiles)}`;
 }
 
+if (!args.has('--from-source')) {
+  log('compiling src/ for the Bastion servers (.bench-dist; --from-source runs tsx instead)');
+  process.env[benchDistEnv] = await buildForBench();
+}
 await (profileOnly ? profileOnlyMain() : main());
 // The iris policy's own cost (constraints + OOD + hardening + quota + extraction watch), in process:
 // issue "Model-level defenses" budgets it at 15 µs of main-thread CPU per request.

@@ -166,13 +166,24 @@ export const stageRules: readonly StageRule[] = [
   { stage: 'http', url: src('(http/|app\\.)') },
 ];
 
+/**
+ * A frame's URL as a source path: the bench runs the gateway compiled (`.bench-dist/x.js`,
+ * see build-dist.ts), and the rules name `src/x.ts`.
+ */
+export function sourceUrlOf(url: string): string {
+  const at = url.indexOf('/.bench-dist/');
+  if (at < 0) return url;
+  return `${url.slice(0, at)}/src/${url.slice(at + '/.bench-dist/'.length).replace(/\.js$/, '.ts')}`;
+}
+
 /** The stage `stageRules` give one frame, or undefined when no rule names it. */
 export function stageOfFrame(
   frame: CallFrame,
   rules: readonly StageRule[] = stageRules,
 ): Attribution | undefined {
+  const url = sourceUrlOf(frame.url);
   for (const rule of rules) {
-    if (rule.url !== undefined && !rule.url.test(frame.url)) continue;
+    if (rule.url !== undefined && !rule.url.test(url)) continue;
     if (rule.fn !== undefined && !rule.fn.test(frame.functionName)) continue;
     return rule.stage;
   }

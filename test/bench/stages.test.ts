@@ -9,6 +9,7 @@ import {
   type CallFrame,
   type CpuProfile,
   stageBreakdown,
+  sourceUrlOf,
   stageOfFrame,
   stageOfStack,
   stages,
@@ -298,4 +299,11 @@ test('the table divides each stage by the requests served while profiled', () =>
   assert.deepEqual(cell('process CPU'), ['321', '321']);
   assert.deepEqual(cell('audit records'), ['7.3', '–']);
   assert.equal(body.length, stages.length + 5);
+});
+
+test('frames of the compiled build the bench runs map to their sources', () => {
+  const url = 'file:///repo/.bench-dist/audit/audit-log.js';
+  assert.equal(sourceUrlOf(url), 'file:///repo/src/audit/audit-log.ts');
+  assert.equal(stageOfFrame({ url, functionName: 'writeBatch', lineNumber: 1 }), 'audit');
+  assert.equal(sourceUrlOf('node:net'), 'node:net');
 });
