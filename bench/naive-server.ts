@@ -32,9 +32,13 @@ function feedsOf(inputs: readonly V2Input[]): Record<string, ort.Tensor> {
 function outputsOf(results: ort.InferenceSession.OnnxValueMapType) {
   return Object.entries(results).map(([name, tensor]) => ({
     name,
-    datatype: 'FP32',
+    datatype: tensor.type === 'int64' ? 'INT64' : 'FP32',
     shape: tensor.dims,
-    data: Array.from(tensor.data as Float32Array),
+    // int64 outputs (iris's label) come as BigInt64Array, which JSON cannot hold.
+    data:
+      tensor.data instanceof BigInt64Array
+        ? Array.from(tensor.data, Number)
+        : Array.from(tensor.data as Float32Array),
   }));
 }
 

@@ -39,6 +39,7 @@ import {
   type BenchFiles,
   buildBenchModels,
   inferBody,
+  irisBody,
   modelWidth,
   writeBenchFiles,
 } from './bench-setup.js';
@@ -87,6 +88,8 @@ interface Target {
   readonly model: string;
   readonly width: number;
   readonly connections: number;
+  /** The request body; `inferBody(width)` when absent. */
+  readonly body?: string;
 }
 
 const allTargets: readonly Target[] = [
@@ -112,6 +115,16 @@ const allTargets: readonly Target[] = [
     connections: 32,
   },
   { id: 'c-inline-c32', server: 'inline', model: 'mlp', width: modelWidth.mlp, connections: 32 },
+  { id: 'b-iris-c32', server: 'naive', model: 'iris', width: 4, connections: 32, body: irisBody() },
+  { id: 'c-iris-c32', server: 'full', model: 'iris', width: 4, connections: 32, body: irisBody() },
+  {
+    id: 'c-irisnp-c32',
+    server: 'full',
+    model: 'iris-nopolicy',
+    width: 4,
+    connections: 32,
+    body: irisBody(),
+  },
   {
     id: 'b-compute-c64',
     server: 'naive',
@@ -142,6 +155,7 @@ const inProcessRuns = [
   { id: 'a-mlp-1', model: 'mlp', rows: 1 },
   { id: 'a-mlp-32', model: 'mlp', rows: 32 },
   { id: 'a-compute-1', model: 'compute', rows: 1 },
+  { id: 'a-iris-1', model: 'iris', rows: 1 },
   { id: 'a-compute-64', model: 'compute', rows: 64 },
 ] as const;
 
@@ -154,6 +168,20 @@ const scenarios: readonly Scenario[] = [
     a: 'a-mlp-32',
     b: 'b-mlp-c32',
     c: 'c-mlpb-c32',
+    rows: 1,
+  },
+  {
+    label: 'iris c=32, signed policy on',
+    a: 'a-iris-1',
+    b: 'b-iris-c32',
+    c: 'c-iris-c32',
+    rows: 1,
+  },
+  {
+    label: 'iris c=32, same model, no policy',
+    a: 'a-iris-1',
+    b: 'b-iris-c32',
+    c: 'c-irisnp-c32',
     rows: 1,
   },
   {
@@ -258,7 +286,7 @@ async function main(): Promise<void> {
     log(`plan: ${JSON.stringify(plan)}; work dir ${work}`);
     const models = await buildBenchModels();
     const files = await writeBenchFiles(work, models);
-    const bytesOf = { mlp: models.mlp, compute: models.compute } as const;
+    const bytesOf = { mlp: models.mlp, compute: models.compute, iris: models.iris } as const;
 
     const variant = (name: string, v: Partial<BastionVariant>): BastionVariant => ({
       repository: files.mlpRepo,
@@ -291,7 +319,7 @@ async function main(): Promise<void> {
     const load = await startLoadGenerator();
     closers.push(() => load.close());
 
-    const bodies = new Map(targets.map((t) => [t.id, inferBody(t.width)]));
+    const bodies = new Map(targets.map((t) => [t.id, t.body ?? inferBody(t.width)]));
     const http = new Map<string, LoadResult[]>(targets.map((t) => [t.id, []]));
     const inProcess = new Map<string, InProcessResult[]>(inProcessRuns.map((r) => [r.id, []]));
 
@@ -396,11 +424,25 @@ async function main(): Promise<void> {
     const off32 = find('mlp c=32, batching off');
     const compute = find('compute c=64, batching on (max 64)');
     const bastionHealth = health.find((h) => h.server.startsWith('c:'));
+    const inline32 = find('mlp c=32, off — poolSize 0 (inline)');
+    const irisPolicy = find('iris c=32, signed policy on');
+    const irisBare = find('iris c=32, same model, no policy');
+    const policyKeeps = (irisPolicy?.cOverB ?? NaN) / (irisBare?.cOverB ?? NaN);
     const goals: GoalCheck[] = [
       {
-        goal: 'c/b ≥ 0.9 at c=32, batching off (mlp)',
+        goal: 'c/b ≥ 0.9 at c=32, batching off (mlp, default placement)',
         measured: (off32?.cOverB ?? NaN).toFixed(2),
         met: (off32?.cOverB ?? 0) >= 0.9,
+      },
+      {
+        goal: 'c/b ≥ 0.9 at c=32, batching off (mlp, inline: poolSize 0)',
+        measured: (inline32?.cOverB ?? NaN).toFixed(2),
+        met: (inline32?.cOverB ?? 0) >= 0.9,
+      },
+      {
+        goal: 'the iris policy keeps the ratio: c/b with it ≥ 0.95 × c/b without',
+        measured: `${policyKeeps.toFixed(2)} (${(irisPolicy?.cOverB ?? NaN).toFixed(2)} vs ${(irisBare?.cOverB ?? NaN).toFixed(2)})`,
+        met: policyKeeps >= 0.95,
       },
       {
         goal: 'c ≥ 2× b at c=64 on the compute-bound model, batching on',
