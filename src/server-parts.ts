@@ -4,7 +4,7 @@ import { isObservableEngine } from './inference/engine-stats.js';
 import type { KnownModel } from './metrics/label-guard.js';
 import type { Metrics } from './metrics/metrics.js';
 import { parseEncryptionKey } from './models/model-encryption.js';
-import type { ModelRegistry } from './models/model-registry.js';
+import type { ServingRegistry } from './serving/serving-registry.js';
 
 /** The models and versions that may appear as metric labels: what the registry lists. */
 export function knownModels(
@@ -21,7 +21,7 @@ export function knownModels(
 }
 
 /** Sets `bastion_queue_depth` per model from the ready engines. */
-export function sampleQueueDepth(registry: ModelRegistry, metrics: Metrics): void {
+export function sampleQueueDepth(registry: ServingRegistry, metrics: Metrics): void {
   const depth = new Map<string, number>();
   for (const state of registry.list()) {
     if (state.state !== 'ready' || !isObservableEngine(state.engine)) continue;

@@ -10,18 +10,12 @@ import { type AuthSetup, createAuthSetup } from './auth/auth-setup.js';
 import type { Config } from './config/config-schema.js';
 import { resolveTuningDefaults } from './config/tuning-defaults.js';
 import { createEngineFactory } from './inference/engine-factory.js';
-import { createInferenceService } from './inference/inference-service.js';
 import { createInferenceStats } from './inference/inference-stats.js';
-import { createPolicyServices } from './policy/policy-setup.js';
 import { createLogger } from './logger.js';
 import { createMetrics, type Metrics } from './metrics/metrics.js';
 import { createMetricsServer, type MetricsServer } from './metrics/metrics-server.js';
 import { decryptModelBytes } from './models/model-encryption.js';
-import {
-  createModelRegistry,
-  type ModelEvent,
-  type ModelRegistry,
-} from './models/model-registry.js';
+import type { ModelEvent } from './models/model-state.js';
 import { createRepositoryPoller, type RepositoryPoller } from './models/repository-poller.js';
 import { createSignedVersionReader } from './models/signed-version-reader.js';
 import { loadTrustPolicy } from './models/trust-policy.js';
@@ -29,12 +23,15 @@ import { tlsServerOptions } from './http/tls.js';
 import { productionRefusals } from './doctor/run-doctor.js';
 import { createReloadableTrust, createReloader, type ReloadReport } from './server-reload.js';
 import { knownModels, readEncryptionKey, sampleQueueDepth } from './server-parts.js';
+import { createInferenceService } from './serving/inference-service.js';
+import { createPolicyServices } from './serving/policy-setup.js';
+import { createServingRegistry, type ServingRegistry } from './serving/serving-registry.js';
 import { bastionVersion } from './version.js';
 
 /** A running (or ready to run) gateway. */
 export interface Gateway {
   readonly app: FastifyInstance;
-  readonly registry: ModelRegistry;
+  readonly registry: ServingRegistry;
   readonly logger: Logger;
   readonly auth: AuthSetup;
   readonly metrics: Metrics | undefined;
@@ -115,7 +112,7 @@ export async function createGateway(
 
   const modelLog = logger.child({ component: 'models' });
   const stats = createInferenceStats();
-  const registry = createModelRegistry({
+  const registry = createServingRegistry({
     repository: config.models.repository,
     defaults: resolveTuningDefaults(config),
     readVersion: createSignedVersionReader({

@@ -6,7 +6,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
-import { type HealthAnswer, liveAnswer, readyAnswer } from '../http/health-routes.js';
+import { type HealthAnswer, liveAnswer, readyAnswer } from './health-answer.js';
 
 /** Options for {@link createMetricsServer}. */
 export interface MetricsServerOptions {

@@ -1,14 +1,12 @@
 import { BastionError, isBastionError } from '../errors.js';
-import type { ModelRegistry } from '../models/model-registry.js';
-import type { ReadyVersion } from '../models/model-state.js';
-import type { HostTensor } from './engine.js';
-import { encodeBinaryElements } from './binary-tensor.js';
-import { classify } from './classification.js';
-import type { InferenceStats } from './inference-stats.js';
-import { v2DatatypeOf, type V2Datatype } from './datatypes.js';
-import type { BoundInferRequest } from './input-schema.js';
-import { encodeTensor, type JsonTensor } from './tensor-codec.js';
-import { tensorJson } from './tensor-json.js';
+import type { HostTensor } from '../inference/engine.js';
+import { encodeBinaryElements } from '../inference/binary-tensor.js';
+import { classify } from '../inference/classification.js';
+import type { InferenceStats } from '../inference/inference-stats.js';
+import { v2DatatypeOf, type V2Datatype } from '../inference/datatypes.js';
+import type { BoundInferRequest } from '../inference/input-schema.js';
+import { encodeTensor, type JsonTensor } from '../inference/tensor-codec.js';
+import { tensorJson } from '../inference/tensor-json.js';
 import {
   createPolicyEnforcer,
   type PolicyAdmission,
@@ -16,6 +14,7 @@ import {
   type PolicyEnforcer,
   type PolicyReport,
 } from '../policy/policy-enforcer.js';
+import type { ServedVersion, ServingRegistry } from './serving-registry.js';
 
 /** One inference call, as the domain sees it (no HTTP). */
 export interface InferCall {
@@ -48,7 +47,7 @@ export interface InferCall {
    * Validates and decodes the body for the chosen version in place of `ready.parser.parse`
    * (the HTTP layer parses large JSON bodies on a worker thread this way).
    */
-  readonly bind?: ((ready: ReadyVersion) => Promise<BoundInferRequest>) | undefined;
+  readonly bind?: ((ready: ServedVersion) => Promise<BoundInferRequest>) | undefined;
 }
 
 /** An output answered in binary form: its bytes follow the JSON header, in output order. */
@@ -91,8 +90,8 @@ export interface InferOutcome {
 /** Hooks for metrics; all optional. */
 export interface InferenceHooks {
   /** Called once the model version is chosen, even if the request then fails. */
-  readonly onResolved?: (version: ReadyVersion) => void;
-  readonly onInference?: (version: ReadyVersion, ms: number) => void;
+  readonly onResolved?: (version: ServedVersion) => void;
+  readonly onInference?: (version: ServedVersion, ms: number) => void;
 }
 
 /** The inference path: resolve the version, validate, run, encode. */
@@ -107,7 +106,7 @@ export interface InferenceService {
 
 /** Dependencies of {@link createInferenceService}. */
 export interface InferenceServiceOptions {
-  readonly registry: ModelRegistry;
+  readonly registry: ServingRegistry;
   readonly log?: ((level: 'warn' | 'error', msg: string, fields?: object) => void) | undefined;
   /** Per-version statistics (Triton's statistics extension); nothing is recorded without it. */
   readonly stats?: InferenceStats | undefined;
@@ -235,7 +234,7 @@ interface OutputEntry {
 }
 
 function responseOf(
-  ready: ReadyVersion,
+  ready: ServedVersion,
   id: string | undefined,
   entries: readonly OutputEntry[],
 ): InferResponse {
@@ -250,7 +249,7 @@ function responseOf(
 
 /** The same document as `JSON.stringify(responseOf(...))`, written directly. */
 function responseJson(
-  ready: ReadyVersion,
+  ready: ServedVersion,
   id: string | undefined,
   entries: readonly OutputEntry[],
 ): string {
@@ -287,7 +286,7 @@ function assertJsonOutputSize(
 }
 
 async function runWithDeadline(
-  ready: ReadyVersion,
+  ready: ServedVersion,
   feeds: Readonly<Record<string, HostTensor>>,
   outputs: readonly string[],
   caller: AbortController | AbortSignal | undefined,
