@@ -82,3 +82,24 @@ export function indexEntryOf(s: VersionState): IndexEntry {
     ...(placement === undefined ? {} : { placement }),
   };
 }
+
+/** The state of every listed version, by model and version number. */
+export function statesByModel(
+  states: readonly VersionState[],
+): Map<string, Map<number, VersionState['state']>> {
+  const byModel = new Map<string, Map<number, VersionState['state']>>();
+  for (const s of states) {
+    byModel.set(
+      s.model,
+      (byModel.get(s.model) ?? new Map<number, VersionState['state']>()).set(s.version, s.state),
+    );
+  }
+  return byModel;
+}
+
+/** True when the operator unloaded the model: it is known and every version is unloaded. */
+export function isUnloadedModel(
+  versions: ReadonlyMap<number, VersionState['state']> | undefined,
+): boolean {
+  return versions !== undefined && [...versions.values()].every((s) => s === 'unloaded');
+}

@@ -9,6 +9,8 @@ import { BastionError } from '../../src/errors.js';
 import {
   type FailedVersion,
   indexEntryOf,
+  isUnloadedModel,
+  statesByModel,
   type ModelEvent,
   type ReadyVersion,
   type VersionState,
@@ -231,5 +233,27 @@ void describe('version choice', () => {
         { name: 'm', version: '5', state: 'UNLOADED', reason: '' },
       ],
     );
+  });
+});
+
+void describe('states by model', () => {
+  void it('groups the listed states; a model is unloaded when every version is', () => {
+    const byModel = statesByModel([
+      ready(1, 'one'),
+      failed(2),
+      { state: 'unloaded', model: 'u', version: 1 },
+      { state: 'unloaded', model: 'u', version: 2 },
+    ]);
+    assert.deepEqual([...byModel.keys()], ['m', 'u']);
+    assert.deepEqual(
+      [...(byModel.get('m') ?? [])],
+      [
+        [1, 'ready'],
+        [2, 'failed'],
+      ],
+    );
+    assert.equal(isUnloadedModel(byModel.get('u')), true);
+    assert.equal(isUnloadedModel(byModel.get('m')), false);
+    assert.equal(isUnloadedModel(undefined), false, 'a model never seen is not unloaded');
   });
 });
