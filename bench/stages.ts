@@ -86,15 +86,11 @@ export const stageRules: readonly StageRule[] = [
 
   // Encode: the response body (JSON of the output tensors, binary tensors, compression) …
   { stage: 'encode', url: src('inference/(tensor-codec|binary-tensor)\\.'), fn: /^encode/ },
-  {
-    stage: 'encode',
-    url: src('inference/inference-service\\.'),
-    fn: /^(responseOf|responseJson|assertJsonOutputSize)$/,
-  },
+  { stage: 'encode', url: src('serving/inference-service\\.'), fn: /^assertJsonOutputSize$/ },
   {
     stage: 'encode',
     url: src(
-      '(inference/tensor-json|inference/classification|policy/output-hardening|http/response-compression)\\.',
+      '(serving/infer-response|inference/tensor-json|inference/classification|policy/output-hardening|http/response-compression)\\.',
     ),
   },
   { stage: 'encode', url: pkg('fast-json-stringify|@fastify/compress') },
@@ -118,10 +114,10 @@ export const stageRules: readonly StageRule[] = [
   {
     stage: 'parse',
     url: src(
-      '(http/(json-body|infer-body|binary-body|request-body|json-parse-pool|json-parse-protocol)|inference/(input-schema|tensor-codec|binary-tensor|datatypes))\\.',
+      '(http/(json-body|infer-body|binary-body|request-body|json-parse-pool|json-parse-protocol)|inference/(infer-envelope|input-schema|tensor-codec|float16|binary-tensor|datatypes))\\.',
     ),
   },
-  { stage: 'parse', url: src('policy/') },
+  { stage: 'parse', url: src('(policy/|serving/policy-setup\\.)') },
   { stage: 'parse', url: pkg('zod|secure-json-parse') },
   { stage: 'parse', url: /\/node_modules\/fastify\/lib\/content-type-parser\.js$/ },
   { stage: 'parse', url: /\/bench\/naive-server\.[jt]s$/, fn: /^feedsOf$/ },
@@ -134,7 +130,7 @@ export const stageRules: readonly StageRule[] = [
   {
     stage: 'handoff',
     url: src(
-      'inference/(worker-[^/]*|batching-engine|tensor-batch|placement|engine|engine-factory|inference-service|abort-error)\\.',
+      '(inference/(worker-[^/]*|batching-engine|tensor-batch|placement|engine|engine-factory|abort-error)|serving/inference-service)\\.',
     ),
   },
   {

@@ -33,15 +33,15 @@ import { registerRepositoryRoutes } from './http/repository-routes.js';
 import { registerBodyDecoding, registerRequestBodyHooks } from './http/request-body.js';
 import { registerResponseCompression } from './http/response-compression.js';
 import { requestIdFor, requestIdHeader } from './http/request-id.js';
-import type { InferenceService } from './inference/inference-service.js';
+import type { InferenceService } from './serving/inference-service.js';
 import { createInferenceStats, type InferenceStats } from './inference/inference-stats.js';
 import type { Metrics } from './metrics/metrics.js';
-import type { ModelRegistry } from './models/model-registry.js';
+import type { ServingRegistry } from './serving/serving-registry.js';
 
 /** Everything the HTTP app needs; built by `server.ts` or by a test. */
 export interface AppDependencies {
   readonly config: Readonly<Config>;
-  readonly registry: ModelRegistry;
+  readonly registry: ServingRegistry;
   readonly inference: InferenceService;
   readonly verifier: TokenVerifier;
   readonly logger: Logger;

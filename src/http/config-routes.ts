@@ -2,8 +2,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { isBatchableSignature } from '../inference/batching-engine.js';
 import { v2DatatypeOf } from '../inference/datatypes.js';
 import type { TensorSpec } from '../inference/engine.js';
-import type { ModelRegistry } from '../models/model-registry.js';
-import type { ReadyVersion } from '../models/model-state.js';
+import type { ServedVersion, ServingRegistry } from '../serving/serving-registry.js';
 import { type ModelParams, parseModelParams } from './route-params.js';
 
 /** A tensor in Triton's model configuration (`ModelInput` / `ModelOutput`). */
@@ -44,7 +43,7 @@ export function tritonDataType(spec: TensorSpec): string {
 }
 
 /** The configuration in force for one ready version: its signature and merged tuning. */
-export function modelConfigOf(ready: ReadyVersion): ModelConfigBody {
+export function modelConfigOf(ready: ServedVersion): ModelConfigBody {
   const tuning = ready.tuning;
   const batching = tuning.maxBatchSize > 0 && isBatchableSignature(ready.signature);
   const tensor = (spec: TensorSpec): ConfigTensor => ({
@@ -97,7 +96,7 @@ export function modelConfigOf(ready: ReadyVersion): ModelConfigBody {
  * Triton's model configuration extension: `GET /v2/models/{m}[/versions/{v}]/config`, scope
  * `infer:{m}`, audited, with the same 403/404/503 answers as the metadata route.
  */
-export function registerConfigRoutes(app: FastifyInstance, registry: ModelRegistry): void {
+export function registerConfigRoutes(app: FastifyInstance, registry: ServingRegistry): void {
   for (const prefix of ['/v2/models/:model', '/v2/models/:model/versions/:version']) {
     app.get(
       `${prefix}/config`,

@@ -1,4 +1,5 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
+import { type HealthAnswer, liveAnswer, readyAnswer } from '../metrics/health-answer.js';
 
 /** Dependencies of the health routes. */
 export interface HealthRoutesOptions {
@@ -7,23 +8,6 @@ export interface HealthRoutesOptions {
    * is ready, the audit log is writable (fail-closed), and shutdown has not begun.
    */
   readonly isReady: () => boolean;
-}
-
-/** The body and status of a health answer; shared with the management listener. */
-export interface HealthAnswer {
-  readonly status: 200 | 503;
-  readonly body: { readonly live: boolean } | { readonly ready: boolean };
-}
-
-/** `GET /v2/health/live`: the process answers, so it is live. */
-export function liveAnswer(): HealthAnswer {
-  return { status: 200, body: { live: true } };
-}
-
-/** `GET /v2/health/ready`: 200 `{"ready": true}` or 503 `{"ready": false}`. */
-export function readyAnswer(isReady: () => boolean): HealthAnswer {
-  const ready = isReady();
-  return { status: ready ? 200 : 503, body: { ready } };
 }
 
 function send(reply: FastifyReply, answer: HealthAnswer): FastifyReply {

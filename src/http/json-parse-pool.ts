@@ -1,7 +1,7 @@
 import { Worker } from 'node:worker_threads';
 import { BastionError } from '../errors.js';
 import type { BoundInferRequest } from '../inference/input-schema.js';
-import type { ReadyVersion } from '../models/model-state.js';
+import type { ServedVersion } from '../serving/serving-registry.js';
 import type { ParseJob, ParseResult } from './json-parse-protocol.js';
 
 const fromSource = import.meta.url.endsWith('.ts');
@@ -35,7 +35,7 @@ export interface JsonParsePool {
    * The parser's client errors come back in the result (with the digest); it rejects only with
    * OVERLOADED when too many wait, or BODY_TOO_LARGE when the body exhausts the worker's heap.
    */
-  parse(bytes: Uint8Array, ready: ReadyVersion): Promise<ParsedInferBody>;
+  parse(bytes: Uint8Array, ready: ServedVersion): Promise<ParsedInferBody>;
   close(): Promise<void>;
 }
 

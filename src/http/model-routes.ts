@@ -2,9 +2,8 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { BastionError } from '../errors.js';
 import { v2DatatypeOf } from '../inference/datatypes.js';
 import type { TensorSpec } from '../inference/engine.js';
-import type { InferenceService } from '../inference/inference-service.js';
-import type { ModelRegistry } from '../models/model-registry.js';
-import type { ReadyVersion } from '../models/model-state.js';
+import type { InferenceService } from '../serving/inference-service.js';
+import type { ServedVersion, ServingRegistry } from '../serving/serving-registry.js';
 import { BinaryInferBody, headerLengthHeader, registerBinaryBodyParser } from './binary-body.js';
 import type { BoundInferRequest } from '../inference/input-schema.js';
 import { takeModelFields } from './infer-body.js';
@@ -15,7 +14,7 @@ import { type PolicyReport, quotaHeaders } from '../policy/policy-enforcer.js';
 
 /** Dependencies of the model routes. */
 export interface ModelRoutesOptions {
-  readonly registry: ModelRegistry;
+  readonly registry: ServingRegistry;
   readonly inference: InferenceService;
   /** Largest element count answered as JSON in one response (`limits.maxJsonOutputElements`). */
   readonly maxJsonOutputElements: number;
@@ -163,7 +162,7 @@ function applyPolicyReport(
   if (report.quota !== undefined) void reply.headers(quotaHeaders(report.quota));
 }
 
-function readyVersions(registry: ModelRegistry, model: string): string[] {
+function readyVersions(registry: ServingRegistry, model: string): string[] {
   return registry
     .list()
     .filter((s) => s.model === model && s.state === 'ready')
@@ -172,7 +171,7 @@ function readyVersions(registry: ModelRegistry, model: string): string[] {
     .map(String);
 }
 
-function metadataOf(ready: ReadyVersion, versions: string[]) {
+function metadataOf(ready: ServedVersion, versions: string[]) {
   const tensor = (spec: TensorSpec) => ({
     name: spec.name,
     datatype: v2DatatypeOf(spec.type),
@@ -200,7 +199,7 @@ export function methodNotAllowedError(allow: string): BastionError {
 function binderOf(
   request: FastifyRequest,
   pool: JsonParsePool,
-): (ready: ReadyVersion) => Promise<BoundInferRequest> {
+): (ready: ServedVersion) => Promise<BoundInferRequest> {
   const body = request.body;
   if (body instanceof DeferredJsonBody) {
     return async (ready) => {

@@ -7,7 +7,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import { inferRequestEnvelope } from '../inference/input-schema.js';
+import { inferRequestEnvelope } from '../inference/infer-envelope.js';
 import * as bodies from './openapi-schemas.js';
 import { controlBody, indexBody } from './repository-routes.js';
 

@@ -6,7 +6,7 @@
  */
 import { BastionError } from '../errors.js';
 import type { HostTensor, TensorSpec } from './engine.js';
-import { float16Value } from './tensor-codec.js';
+import { float16Value } from './float16.js';
 
 /** The labels file Triton users know: one label per line, in class-index order. */
 export const labelsFileName = 'labels.txt';

@@ -3,6 +3,7 @@
  * batcher). Plain data only: no Fastify, no ONNX Runtime objects cross this boundary, so an engine
  * can live on another thread and tensors can be transferred rather than copied.
  */
+import type { ExternalDataFile } from '../models/external-data.js';
 
 /** ONNX Runtime's tensor element types that Bastion serves. */
 export type ElementType =
@@ -76,13 +77,6 @@ export interface SessionSettings {
   readonly executionProviders: readonly ExecutionProvider[];
   /** Verified external-data files handed to ONNX Runtime in memory (never a path it opens). */
   readonly externalData?: readonly ExternalDataFile[] | undefined;
-}
-
-/** One verified external-data file, as ONNX Runtime's `externalData` session option takes it. */
-export interface ExternalDataFile {
-  /** Exactly the `location` written in the model (ONNX Runtime matches it byte for byte). */
-  readonly path: string;
-  readonly data: Uint8Array;
 }
 
 /** Per-call options. */

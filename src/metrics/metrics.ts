@@ -141,212 +141,280 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     for (const name of droppedDefaultMetrics) registry.removeSingleMetric(name);
   }
   const labeler = createModelLabeler(options.knownModels);
-  const reasonGuard = createLabelGuard();
-  const registers = [registry];
-  const durationBuckets = [...(options.durationBuckets ?? defaultDurationBuckets)];
-
-  const requests = new Counter({
-    name: 'bastion_requests_total',
-    help: 'Requests to model and repository routes, by model, version and HTTP status.',
-    labelNames: ['model', 'version', 'status'] as const,
-    registers,
-  });
-  const requestDuration = new Histogram({
-    name: 'bastion_request_duration_seconds',
-    help: 'Time from request received to response sent, by model, version and HTTP status.',
-    labelNames: ['model', 'version', 'status'] as const,
-    buckets: durationBuckets,
-    registers,
-  });
-  const inferenceDuration = new Histogram({
-    name: 'bastion_inference_duration_seconds',
-    help: 'Time spent running the model (one batch), by model and version.',
-    labelNames: ['model', 'version'] as const,
-    buckets: durationBuckets,
-    registers,
-  });
-  const queueWait = new Histogram({
-    name: 'bastion_queue_wait_seconds',
-    help: 'Time a request waited in the batching queue before running.',
-    labelNames: ['model'] as const,
-    buckets: [...(options.queueWaitBuckets ?? defaultQueueWaitBuckets)],
-    registers,
-  });
-  const queueDepth = new Gauge({
-    name: 'bastion_queue_depth',
-    help: 'Requests waiting in the queue of each model.',
-    labelNames: ['model'] as const,
-    registers,
-  });
-  const batchSize = new Histogram({
-    name: 'bastion_batch_size',
-    help: 'Requests per batch sent to the model.',
-    labelNames: ['model'] as const,
-    buckets: [...(options.batchSizeBuckets ?? defaultBatchSizeBuckets)],
-    registers,
-  });
-  const authFailures = new Counter({
-    name: 'bastion_auth_failures_total',
-    help: 'Requests refused by authentication or authorization, by reason.',
-    labelNames: ['reason'] as const,
-    registers,
-  });
-  const modelLoads = new Counter({
-    name: 'bastion_model_loads_total',
-    help: 'Model version load attempts, by model, version and result (loaded, refused, failed).',
-    labelNames: ['model', 'version', 'result'] as const,
-    registers,
-  });
-  const refusalGuard = createLabelGuard({ pattern: /^[a-z][a-z0-9-]{0,63}$/ });
-  const modelRefusals = new Counter({
-    name: 'bastion_model_refusals_total',
-    help: 'Model versions refused, by model and the stable code of the reason (untrusted-identity, tlog-invalid, ...).',
-    labelNames: ['model', 'reason'] as const,
-    registers,
-  });
-  const auditWriteFailures = new Counter({
-    name: 'bastion_audit_write_failures_total',
-    help: 'Audit records that could not be written.',
-    registers,
-  });
-  let auditSource: () => AuditCounts | undefined = () => undefined;
-  const auditCounter = (name: string, help: string, pick: (c: AuditCounts) => number): void => {
-    new Counter({
-      name,
-      help,
-      registers,
-      collect() {
-        this.reset();
-        this.inc(pick(auditSource() ?? { records: 0, syncs: 0 }));
-      },
-    });
+  const labels: Labels = {
+    mv: (l) => ({ model: labeler.model(l.model), version: labeler.version(l.model, l.version) }),
+    req: (l) => ({
+      model: labeler.model(l.model),
+      version: labeler.version(l.model, l.version),
+      status: statusLabel(l.status),
+    }),
+    m: (l) => ({ model: labeler.model(l.model) }),
   };
-  auditCounter(
-    'bastion_audit_records_total',
-    'Audit records written (durable per audit.fsync) since the audit log opened.',
-    (c) => c.records,
-  );
-  auditCounter(
-    'bastion_audit_fsyncs_total',
-    'fdatasync calls on the audit log since it opened; records_total / fsyncs_total is records per fsync.',
-    (c) => c.syncs,
-  );
-  const workerRestarts = new Counter({
-    name: 'bastion_worker_restarts_total',
-    help: 'Inference worker threads restarted after a crash, by model.',
-    labelNames: ['model'] as const,
-    registers,
-  });
-  const modelPlacement = new Gauge({
-    name: 'bastion_model_placement',
-    help: 'Where each ready model version runs: inline on the event loop or in a worker pool (1).',
-    labelNames: ['model', 'version', 'placement'] as const,
-    registers,
-  });
-  const rateLimited = new Counter({
-    name: 'bastion_rate_limited_total',
-    help: 'Requests refused with 429 by the rate limit or quota.',
-    registers,
-  });
-
-  const mv = (l: ModelVersionLabels): { model: string; version: string } => ({
-    model: labeler.model(l.model),
-    version: labeler.version(l.model, l.version),
-  });
-  const req = (l: RequestLabels): { model: string; version: string; status: string } => ({
-    ...mv({ model: l.model, version: l.version }),
-    status: statusLabel(l.status),
-  });
-  const m = (l: ModelLabels): { model: string } => ({ model: labeler.model(l.model) });
-
   return {
     registry,
+    ...requestMetrics(requestCollectors([registry], options), labels),
+    ...modelMetrics(modelCollectors([registry]), labels),
+    modelLabel: (model) => labeler.model(model),
+    versionLabel: (model, version) => labeler.version(model, version),
+    setKnownModels: (models) => {
+      labeler.setKnownModels(models);
+    },
+  };
+}
+
+/** The guarded label sets: model and version, plus status for requests, or model alone. */
+interface Labels {
+  readonly mv: (l: ModelVersionLabels) => { model: string; version: string };
+  readonly req: (l: RequestLabels) => { model: string; version: string; status: string };
+  readonly m: (l: ModelLabels) => { model: string };
+}
+
+/** The collectors of the request path: requests, durations, queue and batches. */
+function requestCollectors(registers: Registry[], options: MetricsOptions) {
+  const durationBuckets = [...(options.durationBuckets ?? defaultDurationBuckets)];
+  return {
+    requests: new Counter({
+      name: 'bastion_requests_total',
+      help: 'Requests to model and repository routes, by model, version and HTTP status.',
+      labelNames: ['model', 'version', 'status'] as const,
+      registers,
+    }),
+    requestDuration: new Histogram({
+      name: 'bastion_request_duration_seconds',
+      help: 'Time from request received to response sent, by model, version and HTTP status.',
+      labelNames: ['model', 'version', 'status'] as const,
+      buckets: durationBuckets,
+      registers,
+    }),
+    inferenceDuration: new Histogram({
+      name: 'bastion_inference_duration_seconds',
+      help: 'Time spent running the model (one batch), by model and version.',
+      labelNames: ['model', 'version'] as const,
+      buckets: durationBuckets,
+      registers,
+    }),
+    queueWait: new Histogram({
+      name: 'bastion_queue_wait_seconds',
+      help: 'Time a request waited in the batching queue before running.',
+      labelNames: ['model'] as const,
+      buckets: [...(options.queueWaitBuckets ?? defaultQueueWaitBuckets)],
+      registers,
+    }),
+    queueDepth: new Gauge({
+      name: 'bastion_queue_depth',
+      help: 'Requests waiting in the queue of each model.',
+      labelNames: ['model'] as const,
+      registers,
+    }),
+    batchSize: new Histogram({
+      name: 'bastion_batch_size',
+      help: 'Requests per batch sent to the model.',
+      labelNames: ['model'] as const,
+      buckets: [...(options.batchSizeBuckets ?? defaultBatchSizeBuckets)],
+      registers,
+    }),
+  };
+}
+
+function requestMetrics(
+  c: ReturnType<typeof requestCollectors>,
+  { mv, req, m }: Labels,
+): Pick<
+  Metrics,
+  'requests' | 'requestDuration' | 'inferenceDuration' | 'queueWait' | 'queueDepth' | 'batchSize'
+> {
+  return {
     requests: {
       inc: (l, value = 1) => {
-        requests.inc(req(l), value);
+        c.requests.inc(req(l), value);
       },
     },
     requestDuration: {
       observe: (l, s) => {
-        requestDuration.observe(req(l), s);
+        c.requestDuration.observe(req(l), s);
       },
     },
     inferenceDuration: {
       observe: (l, s) => {
-        inferenceDuration.observe(mv(l), s);
+        c.inferenceDuration.observe(mv(l), s);
       },
     },
     queueWait: {
       observe: (l, s) => {
-        queueWait.observe(m(l), s);
+        c.queueWait.observe(m(l), s);
       },
     },
     queueDepth: {
       set: (l, depth) => {
-        queueDepth.set(m(l), depth);
+        c.queueDepth.set(m(l), depth);
       },
       inc: (l) => {
-        queueDepth.inc(m(l));
+        c.queueDepth.inc(m(l));
       },
       dec: (l) => {
-        queueDepth.dec(m(l));
+        c.queueDepth.dec(m(l));
       },
     },
+    batchSize: {
+      observe: (l, size) => {
+        c.batchSize.observe(m(l), size);
+      },
+    },
+  };
+}
+
+/** The collectors of model and gateway events: loads, refusals, restarts, refusals of callers. */
+function modelCollectors(registers: Registry[]) {
+  return {
+    authFailures: new Counter({
+      name: 'bastion_auth_failures_total',
+      help: 'Requests refused by authentication or authorization, by reason.',
+      labelNames: ['reason'] as const,
+      registers,
+    }),
+    modelLoads: new Counter({
+      name: 'bastion_model_loads_total',
+      help: 'Model version load attempts, by model, version and result (loaded, refused, failed).',
+      labelNames: ['model', 'version', 'result'] as const,
+      registers,
+    }),
+    modelRefusals: new Counter({
+      name: 'bastion_model_refusals_total',
+      help: 'Model versions refused, by model and the stable code of the reason (untrusted-identity, tlog-invalid, ...).',
+      labelNames: ['model', 'reason'] as const,
+      registers,
+    }),
+    auditWriteFailures: new Counter({
+      name: 'bastion_audit_write_failures_total',
+      help: 'Audit records that could not be written.',
+      registers,
+    }),
+    auditRecords: auditCounter(
+      registers,
+      'bastion_audit_records_total',
+      'Audit records written (durable per audit.fsync) since the audit log opened.',
+      (c) => c.records,
+    ),
+    auditFsyncs: auditCounter(
+      registers,
+      'bastion_audit_fsyncs_total',
+      'fdatasync calls on the audit log since it opened; records_total / fsyncs_total is records per fsync.',
+      (c) => c.syncs,
+    ),
+    workerRestarts: new Counter({
+      name: 'bastion_worker_restarts_total',
+      help: 'Inference worker threads restarted after a crash, by model.',
+      labelNames: ['model'] as const,
+      registers,
+    }),
+    modelPlacement: new Gauge({
+      name: 'bastion_model_placement',
+      help: 'Where each ready model version runs: inline on the event loop or in a worker pool (1).',
+      labelNames: ['model', 'version', 'placement'] as const,
+      registers,
+    }),
+    rateLimited: new Counter({
+      name: 'bastion_rate_limited_total',
+      help: 'Requests refused with 429 by the rate limit or quota.',
+      registers,
+    }),
+  };
+}
+
+function modelMetrics(
+  c: ReturnType<typeof modelCollectors>,
+  { mv, m }: Labels,
+): Pick<
+  Metrics,
+  | 'authFailures'
+  | 'modelLoads'
+  | 'modelRefusals'
+  | 'auditWriteFailures'
+  | 'auditStats'
+  | 'workerRestarts'
+  | 'modelPlacement'
+  | 'rateLimited'
+> {
+  const reasonGuard = createLabelGuard();
+  const refusalGuard = createLabelGuard({ pattern: /^[a-z][a-z0-9-]{0,63}$/ });
+  return {
     modelPlacement: {
       set: (rows) => {
-        modelPlacement.reset();
+        c.modelPlacement.reset();
         for (const r of rows) {
-          modelPlacement.set(
+          c.modelPlacement.set(
             { ...mv(r), placement: r.placement === 'pool' ? 'pool' : 'inline' },
             1,
           );
         }
       },
     },
-    batchSize: {
-      observe: (l, size) => {
-        batchSize.observe(m(l), size);
-      },
-    },
     authFailures: {
       inc: (l) => {
-        authFailures.inc({ reason: reasonGuard(l.reason) });
+        c.authFailures.inc({ reason: reasonGuard(l.reason) });
       },
     },
     modelLoads: {
       inc: (l) => {
-        modelLoads.inc({ ...mv(l), result: l.result });
+        c.modelLoads.inc({ ...mv(l), result: l.result });
       },
     },
     modelRefusals: {
       inc: (l) => {
-        modelRefusals.inc({ ...m(l), reason: refusalGuard(l.reason) });
+        c.modelRefusals.inc({ ...m(l), reason: refusalGuard(l.reason) });
       },
     },
     auditWriteFailures: {
       inc: (value = 1) => {
-        auditWriteFailures.inc(value);
+        c.auditWriteFailures.inc(value);
       },
     },
     auditStats: {
       readFrom: (source) => {
-        auditSource = source;
+        c.auditRecords.readFrom(source);
+        c.auditFsyncs.readFrom(source);
       },
     },
     workerRestarts: {
       inc: (l) => {
-        workerRestarts.inc(m(l));
+        c.workerRestarts.inc(m(l));
       },
     },
     rateLimited: {
       inc: () => {
-        rateLimited.inc();
+        c.rateLimited.inc();
       },
     },
-    modelLabel: (model) => labeler.model(model),
-    versionLabel: (model, version) => labeler.version(model, version),
-    setKnownModels: (models) => {
-      labeler.setKnownModels(models);
+  };
+}
+
+/**
+ * A counter read from the audit log's own counts at scrape time (the write path pays nothing):
+ * 0 until {@link AuditCounter.readFrom} names the source.
+ */
+interface AuditCounter {
+  readFrom(source: () => AuditCounts | undefined): void;
+}
+
+function auditCounter(
+  registers: Registry[],
+  name: string,
+  help: string,
+  pick: (c: AuditCounts) => number,
+): AuditCounter {
+  let source: () => AuditCounts | undefined = () => undefined;
+  new Counter({
+    name,
+    help,
+    registers,
+    collect() {
+      this.reset();
+      this.inc(pick(source() ?? { records: 0, syncs: 0 }));
+    },
+  });
+  return {
+    readFrom(next) {
+      source = next;
     },
   };
 }

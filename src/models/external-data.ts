@@ -6,8 +6,17 @@
  * of the same version folder that was read (and, when signed, verified) with it; those in-memory
  * bytes are then handed to ONNX Runtime, which never opens a file.
  */
-import type { ExternalDataFile } from '../inference/engine.js';
 import { findExternalData, OnnxParseError } from './onnx-external-data.js';
+
+/**
+ * One verified external-data file, as ONNX Runtime's `externalData` session option takes it.
+ * Defined here, where verification produces it; the engines (`src/inference/`) consume it.
+ */
+export interface ExternalDataFile {
+  /** Exactly the `location` written in the model (ONNX Runtime matches it byte for byte). */
+  readonly path: string;
+  readonly data: Uint8Array;
+}
 
 /**
  * A stable reason for refusing a version's content, as it appears in the index and audit log:

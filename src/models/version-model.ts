@@ -2,8 +2,7 @@
  * Picks a version's model out of the files that were read (and verified) for it: `model.onnx`,
  * or `model.onnx.enc` decrypted in memory, then applies the external-data policy to those bytes.
  */
-import type { ExternalDataFile } from '../inference/engine.js';
-import { resolveExternalData } from './external-data.js';
+import { type ExternalDataFile, resolveExternalData } from './external-data.js';
 
 /** The bytes ONNX Runtime gets for one version: the model and its verified external data. */
 export interface VersionModel {

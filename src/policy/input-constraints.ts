@@ -7,7 +7,7 @@
 import { BastionError } from '../errors.js';
 import { elementTypeOf, v2Datatypes } from '../inference/datatypes.js';
 import type { HostTensor, TensorSpec } from '../inference/engine.js';
-import { float16Bits, float16Value } from '../inference/tensor-codec.js';
+import { float16Bits, float16Value } from '../inference/float16.js';
 import type { ElementBounds, InputConstraintSpec } from './policy-schema.js';
 import { PolicyError } from './policy-schema.js';
 

@@ -76,75 +76,35 @@ export interface PolicyEnforcer {
   ): Readonly<Record<string, HostTensor>>;
 }
 
+type Target = { readonly model: string; readonly version: number };
+
+/** Reports a refusal to the metrics hook, then throws it. */
+type Refuse = (target: Target, error: BastionError) => never;
+
 /** Creates the enforcer. */
 export function createPolicyEnforcer(options: PolicyEnforcerOptions = {}): PolicyEnforcer {
-  const refuse = (target: { model: string; version: number }, error: BastionError): never => {
+  const refuse: Refuse = (target, error) => {
     options.onRefused?.(target.model, target.version, error.code);
     throw error;
   };
   return {
     async admit(target, policy, request, explicitOutputs, caller) {
-      let quota: QuotaState | undefined;
-      if (policy.quota !== undefined && caller !== undefined && options.quotas !== undefined) {
-        try {
-          quota = await checkQuota(
-            options.quotas,
-            quotaKey(target.model, caller.sub),
-            policy.quota,
-          );
-        } catch (error) {
-          // Like the rate limiter: a quota store that is down (Redis) fails open, loudly.
-          options.onQuotaError?.(error);
-        }
-        if (quota?.exceeded === true) {
-          refuse(
-            target,
-            new BastionError(
-              'QUOTA_EXCEEDED',
-              `query quota of ${quota.limit} per ${quota.windowSec} s on model "${target.model}" used up; retry in ${quota.resetSec} s`,
-              { retryAfterSec: quota.resetSec, headers: quotaHeaders(quota) },
-            ),
-          );
-        }
-      }
+      const quota = await admitQuota(target, policy, caller, options, refuse);
       try {
         policy.checkInputs?.(request.feeds);
       } catch (error) {
         if (error instanceof BastionError) refuse(target, error);
         throw error;
       }
-      let oodScore: number | undefined;
-      let oodFlagged = false;
+      const { oodScore, oodFlagged } = scoreOod(target, policy, request.feeds, options, refuse);
+      const { full, returned, run } = selectOutputs(
+        target,
+        policy,
+        request.outputs,
+        explicitOutputs,
+        caller,
+      );
       const ood = policy.ood;
-      if (ood !== undefined) {
-        const tensor = request.feeds[ood.input];
-        if (tensor !== undefined) {
-          oodScore = ood.score(tensor);
-          if (!(oodScore <= ood.threshold)) {
-            options.onOod?.(target.model, target.version, ood.action);
-            if (ood.action === 'reject') {
-              refuse(
-                target,
-                new BastionError(
-                  'OUT_OF_DISTRIBUTION',
-                  `input "${ood.input}" is out of the distribution the model was trained on (score ${oodScore.toFixed(2)} > ${ood.threshold.toFixed(2)})`,
-                ),
-              );
-            }
-            oodFlagged = true;
-          }
-        }
-      }
-      const full =
-        policy.output?.allowFullScope === true &&
-        caller?.scopes.has(`infer:${target.model}:full`) === true;
-      const returned =
-        policy.output === undefined || full
-          ? request.outputs
-          : policy.output.select(request.outputs, explicitOutputs, target.model);
-      const watched = policy.extraction?.output;
-      const run =
-        watched === undefined || returned.includes(watched) ? returned : [...returned, watched];
       const report: PolicyReport = {
         oodFlagged,
         ...(oodScore === undefined || ood === undefined
@@ -175,6 +135,100 @@ export function createPolicyEnforcer(options: PolicyEnforcerOptions = {}): Polic
       return policy.output.harden(outputs);
     },
   };
+}
+
+/**
+ * Counts the request against the caller's quota, when the policy sets one and a store is there.
+ * A store that fails lets the request through (fail open) and is reported.
+ *
+ * @throws BastionError QUOTA_EXCEEDED with the retry delay and `RateLimit-*` headers.
+ */
+async function admitQuota(
+  target: Target,
+  policy: ModelPolicy,
+  caller: PolicyCaller | undefined,
+  options: PolicyEnforcerOptions,
+  refuse: Refuse,
+): Promise<QuotaState | undefined> {
+  if (policy.quota === undefined || caller === undefined || options.quotas === undefined) {
+    return undefined;
+  }
+  let quota: QuotaState | undefined;
+  try {
+    quota = await checkQuota(options.quotas, quotaKey(target.model, caller.sub), policy.quota);
+  } catch (error) {
+    // Like the rate limiter: a quota store that is down (Redis) fails open, loudly.
+    options.onQuotaError?.(error);
+  }
+  if (quota?.exceeded === true) {
+    refuse(
+      target,
+      new BastionError(
+        'QUOTA_EXCEEDED',
+        `query quota of ${quota.limit} per ${quota.windowSec} s on model "${target.model}" used up; retry in ${quota.resetSec} s`,
+        { retryAfterSec: quota.resetSec, headers: quotaHeaders(quota) },
+      ),
+    );
+  }
+  return quota;
+}
+
+/**
+ * Scores the policy's OOD input, when it has one; a score above the threshold (or NaN) is
+ * reported, and refused when the action is `reject`.
+ *
+ * @throws BastionError OUT_OF_DISTRIBUTION.
+ */
+function scoreOod(
+  target: Target,
+  policy: ModelPolicy,
+  feeds: Readonly<Record<string, HostTensor>>,
+  options: PolicyEnforcerOptions,
+  refuse: Refuse,
+): { oodScore: number | undefined; oodFlagged: boolean } {
+  const ood = policy.ood;
+  const tensor = ood === undefined ? undefined : feeds[ood.input];
+  if (ood === undefined || tensor === undefined) return { oodScore: undefined, oodFlagged: false };
+  const oodScore = ood.score(tensor);
+  if (oodScore <= ood.threshold) return { oodScore, oodFlagged: false };
+  options.onOod?.(target.model, target.version, ood.action);
+  if (ood.action === 'reject') {
+    refuse(
+      target,
+      new BastionError(
+        'OUT_OF_DISTRIBUTION',
+        `input "${ood.input}" is out of the distribution the model was trained on (score ${oodScore.toFixed(2)} > ${ood.threshold.toFixed(2)})`,
+      ),
+    );
+  }
+  return { oodScore, oodFlagged: true };
+}
+
+/**
+ * The outputs to return (hardening may withhold some, unless the caller holds
+ * `infer:<model>:full` and the policy lets that lift it) and to run (plus the output the
+ * extraction watch reads).
+ *
+ * @throws BastionError FORBIDDEN when a withheld output is asked for by name.
+ */
+function selectOutputs(
+  target: Target,
+  policy: ModelPolicy,
+  outputs: readonly string[],
+  explicitOutputs: boolean,
+  caller: PolicyCaller | undefined,
+): { full: boolean; returned: readonly string[]; run: readonly string[] } {
+  const full =
+    policy.output?.allowFullScope === true &&
+    caller?.scopes.has(`infer:${target.model}:full`) === true;
+  const returned =
+    policy.output === undefined || full
+      ? outputs
+      : policy.output.select(outputs, explicitOutputs, target.model);
+  const watched = policy.extraction?.output;
+  const run =
+    watched === undefined || returned.includes(watched) ? returned : [...returned, watched];
+  return { full, returned, run };
 }
 
 /** `RateLimit-*` headers (IETF draft) for a quota state. */

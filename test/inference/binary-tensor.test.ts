@@ -4,7 +4,7 @@ import { BastionError } from '../../src/errors.js';
 import { decodeBinaryElements, encodeBinaryElements } from '../../src/inference/binary-tensor.js';
 import type { ElementType, HostTensor } from '../../src/inference/engine.js';
 import { createInferRequestParser } from '../../src/inference/input-schema.js';
-import { float16Bits } from '../../src/inference/tensor-codec.js';
+import { float16Bits } from '../../src/inference/float16.js';
 
 /** Little-endian bytes of `values` in `type`, built independently of the codec under test. */
 function leBytes(type: Exclude<ElementType, 'string'>, values: readonly (number | bigint)[]) {

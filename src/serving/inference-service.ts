@@ -1,21 +1,14 @@
 import { BastionError, isBastionError } from '../errors.js';
-import type { ModelRegistry } from '../models/model-registry.js';
-import type { ReadyVersion } from '../models/model-state.js';
-import type { HostTensor } from './engine.js';
-import { encodeBinaryElements } from './binary-tensor.js';
-import { classify } from './classification.js';
-import type { InferenceStats } from './inference-stats.js';
-import { v2DatatypeOf, type V2Datatype } from './datatypes.js';
-import type { BoundInferRequest } from './input-schema.js';
-import { encodeTensor, type JsonTensor } from './tensor-codec.js';
-import { tensorJson } from './tensor-json.js';
+import type { HostTensor } from '../inference/engine.js';
+import type { InferenceStats } from '../inference/inference-stats.js';
+import type { BoundInferRequest } from '../inference/input-schema.js';
 import {
   createPolicyEnforcer,
-  type PolicyAdmission,
   type PolicyCaller,
   type PolicyEnforcer,
-  type PolicyReport,
 } from '../policy/policy-enforcer.js';
+import { type InferOutcome, outcomeOf, outputEntries } from './infer-response.js';
+import type { ServedVersion, ServingRegistry } from './serving-registry.js';
 
 /** One inference call, as the domain sees it (no HTTP). */
 export interface InferCall {
@@ -48,51 +41,14 @@ export interface InferCall {
    * Validates and decodes the body for the chosen version in place of `ready.parser.parse`
    * (the HTTP layer parses large JSON bodies on a worker thread this way).
    */
-  readonly bind?: ((ready: ReadyVersion) => Promise<BoundInferRequest>) | undefined;
-}
-
-/** An output answered in binary form: its bytes follow the JSON header, in output order. */
-export interface BinaryTensorHeader {
-  name: string;
-  datatype: V2Datatype;
-  shape: number[];
-  parameters: { binary_data_size: number };
-}
-
-/** The v2 infer response body (the JSON header when some outputs are binary). */
-export interface InferResponse {
-  model_name: string;
-  model_version: string;
-  id?: string;
-  outputs: (JsonTensor | BinaryTensorHeader)[];
-}
-
-/** What happened, for the audit log and metrics. */
-export interface InferOutcome {
-  /** The response document (built on first access; the route sends {@link InferOutcome.json}). */
-  readonly response: InferResponse;
-  /**
-   * `response` as JSON text, written straight from the output tensors (no intermediate arrays);
-   * byte for byte what `JSON.stringify(response)` gives.
-   */
-  json(): string;
-  /**
-   * The binary outputs' bytes in output order, to send after the JSON header; undefined when
-   * every output is JSON (then `response` is the whole answer).
-   */
-  readonly binary: readonly Uint8Array[] | undefined;
-  readonly version: number;
-  readonly rows: number | undefined;
-  readonly inferenceMs: number;
-  /** What the model's signed policy decided (OOD score, quota), when it has one. */
-  readonly policy?: PolicyReport;
+  readonly bind?: ((ready: ServedVersion) => Promise<BoundInferRequest>) | undefined;
 }
 
 /** Hooks for metrics; all optional. */
 export interface InferenceHooks {
   /** Called once the model version is chosen, even if the request then fails. */
-  readonly onResolved?: (version: ReadyVersion) => void;
-  readonly onInference?: (version: ReadyVersion, ms: number) => void;
+  readonly onResolved?: (version: ServedVersion) => void;
+  readonly onInference?: (version: ServedVersion, ms: number) => void;
 }
 
 /** The inference path: resolve the version, validate, run, encode. */
@@ -107,7 +63,7 @@ export interface InferenceService {
 
 /** Dependencies of {@link createInferenceService}. */
 export interface InferenceServiceOptions {
-  readonly registry: ModelRegistry;
+  readonly registry: ServingRegistry;
   readonly log?: ((level: 'warn' | 'error', msg: string, fields?: object) => void) | undefined;
   /** Per-version statistics (Triton's statistics extension); nothing is recorded without it. */
   readonly stats?: InferenceStats | undefined;
@@ -133,16 +89,10 @@ export function createInferenceService(options: InferenceServiceOptions): Infere
             ? ready.parser.parse(call.body, call.binary)
             : await call.bind(ready);
         const policy = ready.policy;
-        let admission: PolicyAdmission | undefined;
-        if (policy !== undefined) {
-          admission = await enforcer.admit(
-            ready,
-            policy,
-            request,
-            request.explicitOutputs,
-            call.caller,
-          );
-        }
+        const admission =
+          policy === undefined
+            ? undefined
+            : await enforcer.admit(ready, policy, request, request.explicitOutputs, call.caller);
         const started = performance.now();
         inputMs = started - resolvedAt;
         const raw = await runWithDeadline(
@@ -159,38 +109,11 @@ export function createInferenceService(options: InferenceServiceOptions): Infere
           policy === undefined || admission === undefined
             ? raw
             : enforcer.finish(ready, policy, admission, raw, call.caller);
-        const hardening = admission?.full === false ? policy?.output : undefined;
-        const binary = request.binaryOutputs.size > 0 ? ([] as Uint8Array[]) : undefined;
-        assertJsonOutputSize(
-          outputs,
-          admission?.returned ?? request.outputs,
-          request.binaryOutputs,
-          call,
-        );
-        // Each output once: a tensor to write as JSON (pre-encoded when the policy rounds it),
-        // or the header of a binary one (its bytes in `binary`).
-        const entries = (admission?.returned ?? request.outputs).map((name): OutputEntry => {
-          const produced = outputs[name];
-          if (produced === undefined) {
-            throw new BastionError('INTERNAL', `the model produced no output "${name}"`);
-          }
-          const k = request.classification.get(name);
-          const tensor = k === undefined ? produced : classify(name, produced, k, ready.labels);
-          if (binary === undefined || !request.binaryOutputs.has(name)) {
-            if (hardening?.rounds(name) !== true) return { name, tensor };
-            const encoded = encodeTensor(name, tensor);
-            hardening.roundJson(name, encoded.data);
-            return { name, tensor, encoded };
-          }
-          const bytes = encodeBinaryElements(tensor);
-          binary.push(bytes);
-          const header: BinaryTensorHeader = {
-            name,
-            datatype: v2DatatypeOf(tensor.type),
-            shape: [...tensor.dims],
-            parameters: { binary_data_size: bytes.byteLength },
-          };
-          return { name, tensor, header };
+        const returned = admission?.returned ?? request.outputs;
+        assertJsonOutputSize(outputs, returned, request.binaryOutputs, call);
+        const { entries, binary } = outputEntries(ready, request, returned, outputs, {
+          // A policy may round what it returns, unless the caller may see the full outputs.
+          hardening: admission?.full === false ? policy?.output : undefined,
         });
         const done = performance.now();
         stats?.recordSuccess(ready.model, ready.version, request.rows, {
@@ -198,19 +121,12 @@ export function createInferenceService(options: InferenceServiceOptions): Infere
           inputMs,
           outputMs: done - ran,
         });
-        let response: InferResponse | undefined;
-        return {
-          get response(): InferResponse {
-            response ??= responseOf(ready, request.id, entries);
-            return response;
-          },
-          json: () => responseJson(ready, request.id, entries),
-          binary,
+        return outcomeOf(ready, request.id, entries, binary, {
           version: ready.version,
           rows: request.rows,
           inferenceMs,
           ...(admission === undefined ? {} : { policy: admission.report }),
-        };
+        });
       } catch (error) {
         const failedAt = performance.now();
         // A request refused by validation spent its whole time there.
@@ -224,43 +140,6 @@ export function createInferenceService(options: InferenceServiceOptions): Infere
       }
     },
   };
-}
-
-interface OutputEntry {
-  readonly name: string;
-  readonly tensor: HostTensor;
-  /** The JSON form already built (a policy rounded its numbers). */
-  readonly encoded?: JsonTensor;
-  readonly header?: BinaryTensorHeader;
-}
-
-function responseOf(
-  ready: ReadyVersion,
-  id: string | undefined,
-  entries: readonly OutputEntry[],
-): InferResponse {
-  const response: InferResponse = {
-    model_name: ready.model,
-    model_version: String(ready.version),
-    outputs: entries.map((e) => e.header ?? e.encoded ?? encodeTensor(e.name, e.tensor)),
-  };
-  if (id !== undefined) response.id = id;
-  return response;
-}
-
-/** The same document as `JSON.stringify(responseOf(...))`, written directly. */
-function responseJson(
-  ready: ReadyVersion,
-  id: string | undefined,
-  entries: readonly OutputEntry[],
-): string {
-  const outputs = entries.map((e) => {
-    if (e.header !== undefined) return JSON.stringify(e.header);
-    if (e.encoded !== undefined) return JSON.stringify(e.encoded);
-    return tensorJson(e.name, e.tensor);
-  });
-  const head = `{"model_name":${JSON.stringify(ready.model)},"model_version":"${ready.version}"`;
-  return `${head}${id === undefined ? '' : `,"id":${JSON.stringify(id)}`},"outputs":[${outputs.join(',')}]}`;
 }
 
 /** @throws BastionError OUTPUT_TOO_LARGE when the JSON outputs exceed the call's bound. */
@@ -287,7 +166,7 @@ function assertJsonOutputSize(
 }
 
 async function runWithDeadline(
-  ready: ReadyVersion,
+  ready: ServedVersion,
   feeds: Readonly<Record<string, HostTensor>>,
   outputs: readonly string[],
   caller: AbortController | AbortSignal | undefined,
