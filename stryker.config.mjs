@@ -1,0 +1,72 @@
+// Stryker mutation testing (docs/mutation.md): `npm run mutate` runs scripts/mutate.mjs, which
+// runs Stryker once per area with BASTION_MUTATE_AREA set. Each area names the sources it mutates
+// and the test files that may kill those mutants: the tap runner records which test files reach
+// each mutant and reruns only those, and a short list keeps the whole-gateway tests (seconds
+// each) from being rerun for every surviving mutant of an unrelated module.
+
+/** The mutated areas: sources, and the test files that exercise them. */
+export const areas = {
+  auth: {
+    mutate: ['src/auth/**/*.ts'],
+    testFiles: ['test/auth/*.test.ts', 'test/http/auth.test.ts', 'test/cli/token-command.test.ts'],
+  },
+  oms: {
+    mutate: ['src/models/oms/**/*.ts'],
+    testFiles: [
+      'test/models/oms/*.test.ts',
+      'test/models/trusted-keys.test.ts',
+      'test/http/supply-chain.test.ts',
+      'test/fuzz/parsers.fuzz.test.ts',
+    ],
+  },
+  audit: {
+    mutate: ['src/audit/**/*.ts'],
+    testFiles: [
+      'test/audit/*.test.ts',
+      'test/cli/audit-command.test.ts',
+      'test/fuzz/parsers.fuzz.test.ts',
+    ],
+  },
+  'input-schema': {
+    mutate: ['src/inference/input-schema.ts'],
+    testFiles: [
+      'test/inference/input-schema.test.ts',
+      'test/inference/binary-tensor.test.ts',
+      'test/http/infer.test.ts',
+      'test/http/binary-infer.test.ts',
+      'test/fuzz/parsers.fuzz.test.ts',
+    ],
+  },
+};
+
+const name = process.env.BASTION_MUTATE_AREA ?? 'auth';
+const area = areas[name];
+if (area === undefined) throw new Error(`unknown mutation area "${name}"`);
+// A quicker look while writing tests: BASTION_MUTATE_TESTS=a.test.ts,b.test.ts runs only those.
+const testFiles = process.env.BASTION_MUTATE_TESTS?.split(',') ?? area.testFiles;
+
+/** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
+const config = {
+  packageManager: 'npm',
+  plugins: ['@stryker-mutator/tap-runner'],
+  testRunner: 'tap',
+  tap: {
+    testFiles,
+    // Each test file runs alone under node:test with tsx, its TAP output parsed by Stryker.
+    nodeArgs: ['--import', 'tsx', '--test-reporter=tap', '-r', '{{hookFile}}', '{{testFile}}'],
+    forceBail: true,
+  },
+  mutate: area.mutate,
+  coverageAnalysis: 'perTest',
+  // The project's machines are small and shared: one test process at a time.
+  concurrency: 1,
+  timeoutMS: 30000,
+  reporters: ['clear-text', 'progress-append-only', 'json', 'html'],
+  clearTextReporter: { allowColor: false, logTests: false },
+  jsonReporter: { fileName: `reports/mutation/${name}.json` },
+  htmlReporter: { fileName: `reports/mutation/${name}.html` },
+  tempDirName: '.stryker-tmp',
+  cleanTempDir: true,
+};
+
+export default config;
