@@ -4,6 +4,8 @@
 // each mutant and reruns only those, and a short list keeps the whole-gateway tests (seconds
 // each) from being rerun for every surviving mutant of an unrelated module.
 
+import { resolve } from 'node:path';
+
 /** The mutated areas: sources, and the test files that exercise them. */
 export const areas = {
   auth: {
@@ -38,6 +40,10 @@ export const areas = {
     ],
   },
 };
+
+// Stryker runs the tests from a copy under .stryker-tmp/, where `../shared` is not the project's
+// neighbour: name the shared OMS vectors absolutely so the interop tests run there too.
+process.env.BASTION_OMS_VECTORS ??= resolve('../shared/vectors/oms');
 
 const name = process.env.BASTION_MUTATE_AREA ?? 'auth';
 const area = areas[name];
