@@ -8,7 +8,9 @@ import { createPae } from '../../../src/models/oms/dsse-pae.js';
 import { createKeyHint } from '../../../src/models/oms/signing-key.js';
 
 export const projectRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
-export const vectorsRoot = resolve(projectRoot, '../shared/vectors/oms');
+/** The shared OMS vectors; `BASTION_OMS_VECTORS` names them when tests run from a copy (Stryker). */
+export const vectorsRoot =
+  process.env.BASTION_OMS_VECTORS ?? resolve(projectRoot, '../shared/vectors/oms');
 
 export interface TestKeys {
   readonly privateKey: KeyObject;
