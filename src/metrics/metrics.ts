@@ -6,7 +6,13 @@
  * Event-loop delay comes with the default Node.js metrics (`nodejs_eventloop_lag_seconds`,
  * `nodejs_eventloop_lag_p50/p90/p99_seconds`, measured by `perf_hooks.monitorEventLoopDelay`).
  */
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Registry, collectDefaultMetrics } from 'prom-client';
+import {
+  type AuditCounts,
+  type HistogramBuckets,
+  modelCollectors,
+  requestCollectors,
+} from './collectors.js';
 import {
   createLabelGuard,
   createModelLabeler,
@@ -15,17 +21,11 @@ import {
 } from './label-guard.js';
 
 /** Options for {@link createMetrics}. */
-export interface MetricsOptions {
+export interface MetricsOptions extends HistogramBuckets {
   /** Models that may appear as labels; others become `'_unknown'`. Update with `setKnownModels`. */
   readonly knownModels?: Iterable<string | KnownModel>;
   /** Also collect prom-client's default process and Node.js metrics; default true. */
   readonly defaultMetrics?: boolean;
-  /** Buckets (seconds) of the request and inference duration histograms. */
-  readonly durationBuckets?: readonly number[];
-  /** Buckets (seconds) of the queue wait histogram. */
-  readonly queueWaitBuckets?: readonly number[];
-  /** Buckets of the batch size histogram. */
-  readonly batchSizeBuckets?: readonly number[];
 }
 
 /** Labels of a request. `model` and `version` are guarded; `status` is the HTTP status. */
@@ -44,12 +44,6 @@ export interface ModelVersionLabels {
 /** Labels naming a model. */
 export interface ModelLabels {
   readonly model: string | undefined;
-}
-
-/** What the audit counters read: records written and `fdatasync` calls since the log opened. */
-export interface AuditCounts {
-  readonly records: number;
-  readonly syncs: number;
 }
 
 /** Result of a model load attempt. */
@@ -112,14 +106,6 @@ export interface Metrics {
   setKnownModels(models: Iterable<string | KnownModel>): void;
 }
 
-const defaultDurationBuckets = [
-  0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30,
-];
-const defaultQueueWaitBuckets = [
-  0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1,
-];
-const defaultBatchSizeBuckets = [1, 2, 4, 8, 16, 32, 64, 128, 256];
-
 /**
  * prom-client's default metrics include three gauges named `*_total`, which `promtool check
  * metrics` rejects ("non-counter metrics should not have _total suffix") and which Prometheus
@@ -169,53 +155,6 @@ interface Labels {
   readonly m: (l: ModelLabels) => { model: string };
 }
 
-/** The collectors of the request path: requests, durations, queue and batches. */
-function requestCollectors(registers: Registry[], options: MetricsOptions) {
-  const durationBuckets = [...(options.durationBuckets ?? defaultDurationBuckets)];
-  return {
-    requests: new Counter({
-      name: 'bastion_requests_total',
-      help: 'Requests to model and repository routes, by model, version and HTTP status.',
-      labelNames: ['model', 'version', 'status'] as const,
-      registers,
-    }),
-    requestDuration: new Histogram({
-      name: 'bastion_request_duration_seconds',
-      help: 'Time from request received to response sent, by model, version and HTTP status.',
-      labelNames: ['model', 'version', 'status'] as const,
-      buckets: durationBuckets,
-      registers,
-    }),
-    inferenceDuration: new Histogram({
-      name: 'bastion_inference_duration_seconds',
-      help: 'Time spent running the model (one batch), by model and version.',
-      labelNames: ['model', 'version'] as const,
-      buckets: durationBuckets,
-      registers,
-    }),
-    queueWait: new Histogram({
-      name: 'bastion_queue_wait_seconds',
-      help: 'Time a request waited in the batching queue before running.',
-      labelNames: ['model'] as const,
-      buckets: [...(options.queueWaitBuckets ?? defaultQueueWaitBuckets)],
-      registers,
-    }),
-    queueDepth: new Gauge({
-      name: 'bastion_queue_depth',
-      help: 'Requests waiting in the queue of each model.',
-      labelNames: ['model'] as const,
-      registers,
-    }),
-    batchSize: new Histogram({
-      name: 'bastion_batch_size',
-      help: 'Requests per batch sent to the model.',
-      labelNames: ['model'] as const,
-      buckets: [...(options.batchSizeBuckets ?? defaultBatchSizeBuckets)],
-      registers,
-    }),
-  };
-}
-
 function requestMetrics(
   c: ReturnType<typeof requestCollectors>,
   { mv, req, m }: Labels,
@@ -260,64 +199,6 @@ function requestMetrics(
         c.batchSize.observe(m(l), size);
       },
     },
-  };
-}
-
-/** The collectors of model and gateway events: loads, refusals, restarts, refusals of callers. */
-function modelCollectors(registers: Registry[]) {
-  return {
-    authFailures: new Counter({
-      name: 'bastion_auth_failures_total',
-      help: 'Requests refused by authentication or authorization, by reason.',
-      labelNames: ['reason'] as const,
-      registers,
-    }),
-    modelLoads: new Counter({
-      name: 'bastion_model_loads_total',
-      help: 'Model version load attempts, by model, version and result (loaded, refused, failed).',
-      labelNames: ['model', 'version', 'result'] as const,
-      registers,
-    }),
-    modelRefusals: new Counter({
-      name: 'bastion_model_refusals_total',
-      help: 'Model versions refused, by model and the stable code of the reason (untrusted-identity, tlog-invalid, ...).',
-      labelNames: ['model', 'reason'] as const,
-      registers,
-    }),
-    auditWriteFailures: new Counter({
-      name: 'bastion_audit_write_failures_total',
-      help: 'Audit records that could not be written.',
-      registers,
-    }),
-    auditRecords: auditCounter(
-      registers,
-      'bastion_audit_records_total',
-      'Audit records written (durable per audit.fsync) since the audit log opened.',
-      (c) => c.records,
-    ),
-    auditFsyncs: auditCounter(
-      registers,
-      'bastion_audit_fsyncs_total',
-      'fdatasync calls on the audit log since it opened; records_total / fsyncs_total is records per fsync.',
-      (c) => c.syncs,
-    ),
-    workerRestarts: new Counter({
-      name: 'bastion_worker_restarts_total',
-      help: 'Inference worker threads restarted after a crash, by model.',
-      labelNames: ['model'] as const,
-      registers,
-    }),
-    modelPlacement: new Gauge({
-      name: 'bastion_model_placement',
-      help: 'Where each ready model version runs: inline on the event loop or in a worker pool (1).',
-      labelNames: ['model', 'version', 'placement'] as const,
-      registers,
-    }),
-    rateLimited: new Counter({
-      name: 'bastion_rate_limited_total',
-      help: 'Requests refused with 429 by the rate limit or quota.',
-      registers,
-    }),
   };
 }
 
@@ -384,37 +265,6 @@ function modelMetrics(
       inc: () => {
         c.rateLimited.inc();
       },
-    },
-  };
-}
-
-/**
- * A counter read from the audit log's own counts at scrape time (the write path pays nothing):
- * 0 until {@link AuditCounter.readFrom} names the source.
- */
-interface AuditCounter {
-  readFrom(source: () => AuditCounts | undefined): void;
-}
-
-function auditCounter(
-  registers: Registry[],
-  name: string,
-  help: string,
-  pick: (c: AuditCounts) => number,
-): AuditCounter {
-  let source: () => AuditCounts | undefined = () => undefined;
-  new Counter({
-    name,
-    help,
-    registers,
-    collect() {
-      this.reset();
-      this.inc(pick(source() ?? { records: 0, syncs: 0 }));
-    },
-  });
-  return {
-    readFrom(next) {
-      source = next;
     },
   };
 }
