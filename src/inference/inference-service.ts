@@ -158,7 +158,7 @@ export function createInferenceService(options: InferenceServiceOptions): Infere
         const outputs =
           policy === undefined || admission === undefined
             ? raw
-            : enforcer.finish(ready, policy, admission, raw, call.caller);
+            : await enforcer.finish(ready, policy, admission, raw, call.caller);
         const hardening = admission?.full === false ? policy?.output : undefined;
         const binary = request.binaryOutputs.size > 0 ? ([] as Uint8Array[]) : undefined;
         assertJsonOutputSize(

@@ -5,7 +5,7 @@
  */
 import { BastionError } from '../errors.js';
 import type { HostTensor } from '../inference/engine.js';
-import { hashFeeds, type ExtractionWatch } from './extraction-watch.js';
+import { hashFeedsInSlices, type ExtractionWatch } from './extraction-watch.js';
 import type { ModelPolicy } from './model-policy.js';
 import { checkQuota, quotaKey, type QuotaState, type QuotaStore } from './query-quota.js';
 
@@ -66,14 +66,17 @@ export interface PolicyEnforcer {
     explicitOutputs: boolean,
     caller: PolicyCaller | undefined,
   ): Promise<PolicyAdmission>;
-  /** Hardens the outputs and feeds the extraction watch. */
+  /**
+   * Hardens the outputs and feeds the extraction watch (large outputs in slices that yield to
+   * the event loop).
+   */
   finish(
     target: { readonly model: string; readonly version: number },
     policy: ModelPolicy,
     admission: PolicyAdmission,
     outputs: Readonly<Record<string, HostTensor>>,
     caller: PolicyCaller | undefined,
-  ): Readonly<Record<string, HostTensor>>;
+  ): Promise<Readonly<Record<string, HostTensor>>>;
 }
 
 /** Creates the enforcer. */
@@ -108,7 +111,9 @@ export function createPolicyEnforcer(options: PolicyEnforcerOptions = {}): Polic
         }
       }
       try {
-        policy.checkInputs?.(request.feeds);
+        // Large inputs are checked, scored and hashed in slices that yield to the event loop.
+        const checking = policy.checkInputs?.(request.feeds);
+        if (checking !== undefined) await checking;
       } catch (error) {
         if (error instanceof BastionError) refuse(target, error);
         throw error;
@@ -119,7 +124,8 @@ export function createPolicyEnforcer(options: PolicyEnforcerOptions = {}): Polic
       if (ood !== undefined) {
         const tensor = request.feeds[ood.input];
         if (tensor !== undefined) {
-          oodScore = ood.score(tensor);
+          const score = ood.score(tensor);
+          oodScore = typeof score === 'number' ? score : await score;
           if (!(oodScore <= ood.threshold)) {
             options.onOod?.(target.model, target.version, ood.action);
             if (ood.action === 'reject') {
@@ -156,14 +162,14 @@ export function createPolicyEnforcer(options: PolicyEnforcerOptions = {}): Polic
       const inputHash =
         policy.extraction === undefined || caller === undefined
           ? undefined
-          : hashFeeds(request.feeds);
+          : await hashFeedsInSlices(request.feeds);
       return { run, returned, full, report, inputHash };
     },
 
-    finish(target, policy, admission, outputs, caller) {
+    async finish(target, policy, admission, outputs, caller) {
       const extraction = policy.extraction;
       if (extraction !== undefined && caller !== undefined && admission.inputHash !== undefined) {
-        options.watch?.observe(
+        await options.watch?.observe(
           target.model,
           caller.sub,
           extraction,
