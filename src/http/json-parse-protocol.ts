@@ -5,8 +5,13 @@ import type { ErrorCode } from '../errors.js';
 /** One infer body to parse and bind off the event loop. */
 export interface ParseJob {
   readonly id: number;
-  /** The raw JSON bytes (transferred to the worker). */
+  /** The raw JSON bytes (transferred to the worker): the body, or a binary body's JSON header. */
   readonly bytes: Uint8Array;
+  /**
+   * A binary tensor extension body's data after its header (transferred to the worker); its
+   * digest was taken as it arrived, so the worker takes none.
+   */
+  readonly binary?: Uint8Array | undefined;
   /** Cache key of the model version's parser (`model@version`). */
   readonly key: string;
   readonly signature: ModelSignature;
@@ -16,18 +21,21 @@ export interface ParseJob {
   readonly version: number;
 }
 
-/** The worker's answer: the bound request (typed arrays transferred back) or a client error. */
+/**
+ * The worker's answer: the bound request (typed arrays transferred back) or a client error, and
+ * the SHA-256 of the JSON body (undefined for a binary body).
+ */
 export type ParseResult =
   | {
       readonly id: number;
       readonly ok: true;
       readonly request: BoundInferRequest;
-      readonly sha256: string;
+      readonly sha256: string | undefined;
     }
   | {
       readonly id: number;
       readonly ok: false;
       readonly code: ErrorCode;
       readonly message: string;
-      readonly sha256: string;
+      readonly sha256: string | undefined;
     };
