@@ -3,7 +3,7 @@ import type { ModelRegistry } from '../models/model-registry.js';
 import type { ReadyVersion } from '../models/model-state.js';
 import type { HostTensor } from './engine.js';
 import { encodeBinaryElements } from './binary-tensor.js';
-import { classify } from './classification.js';
+import { classifyInSlices } from './classification.js';
 import type { InferenceStats } from './inference-stats.js';
 import { v2DatatypeOf, type V2Datatype } from './datatypes.js';
 import type { BoundInferRequest } from './input-schema.js';
@@ -161,21 +161,17 @@ export function createInferenceService(options: InferenceServiceOptions): Infere
             : await enforcer.finish(ready, policy, admission, raw, call.caller);
         const hardening = admission?.full === false ? policy?.output : undefined;
         const binary = request.binaryOutputs.size > 0 ? ([] as Uint8Array[]) : undefined;
-        assertJsonOutputSize(
-          outputs,
-          admission?.returned ?? request.outputs,
-          request.binaryOutputs,
-          call,
-        );
+        const returned = admission?.returned ?? request.outputs;
+        assertJsonOutputSize(outputs, returned, request, call);
+        const classified = await classifyOutputs(returned, outputs, request, ready.labels);
         // Each output once: a tensor to write as JSON (pre-encoded when the policy rounds it),
         // or the header of a binary one (its bytes in `binary`).
-        const entries = (admission?.returned ?? request.outputs).map((name): OutputEntry => {
+        const entries = returned.map((name): OutputEntry => {
           const produced = outputs[name];
           if (produced === undefined) {
             throw new BastionError('INTERNAL', `the model produced no output "${name}"`);
           }
-          const k = request.classification.get(name);
-          const tensor = k === undefined ? produced : classify(name, produced, k, ready.labels);
+          const tensor = classified.get(name) ?? produced;
           if (binary === undefined || !request.binaryOutputs.has(name)) {
             if (hardening?.rounds(name) !== true) return { name, tensor };
             const encoded = encodeTensor(name, tensor);
@@ -263,11 +259,15 @@ function responseJson(
   return `${head}${id === undefined ? '' : `,"id":${JSON.stringify(id)}`},"outputs":[${outputs.join(',')}]}`;
 }
 
-/** @throws BastionError OUTPUT_TOO_LARGE when the JSON outputs exceed the call's bound. */
+/**
+ * @throws BastionError OUTPUT_TOO_LARGE when the outputs written on the event loop element by
+ *   element exceed the call's bound: the JSON outputs, and every classified output (one string
+ *   per class kept, built here whether it is answered as JSON or binary).
+ */
 function assertJsonOutputSize(
   outputs: Readonly<Record<string, HostTensor>>,
   names: readonly string[],
-  binary: ReadonlySet<string>,
+  request: Pick<BoundInferRequest, 'binaryOutputs' | 'classification'>,
   call: InferCall,
 ): void {
   const max = call.maxJsonOutputElements;
@@ -275,15 +275,36 @@ function assertJsonOutputSize(
   let elements = 0;
   for (const name of names) {
     const tensor = outputs[name];
-    if (tensor === undefined || binary.has(name)) continue;
-    elements += tensor.dims.reduce((a, b) => a * b, 1);
+    const k = request.classification.get(name);
+    if (tensor === undefined || (k === undefined && request.binaryOutputs.has(name))) continue;
+    const count = tensor.dims.reduce((a, b) => a * b, 1);
+    const classes = tensor.dims.at(-1) ?? 1;
+    elements += k === undefined || classes === 0 ? count : (count / classes) * k;
   }
   if (elements > max) {
     throw new BastionError(
       'OUTPUT_TOO_LARGE',
-      `the JSON outputs would hold ${elements} elements, more than the ${max} this server encodes as JSON; send fewer rows or ask for binary outputs (parameters.binary_data_output)`,
+      `the JSON outputs would hold ${elements} elements, more than the ${max} this server encodes as JSON; send fewer rows or ask for binary outputs (parameters.binary_data_output) without classification`,
     );
   }
+}
+
+/** The classified outputs among `names` (top-k strings), built in slices for large outputs. */
+async function classifyOutputs(
+  names: readonly string[],
+  outputs: Readonly<Record<string, HostTensor>>,
+  request: Pick<BoundInferRequest, 'classification'>,
+  labels: readonly string[] | undefined,
+): Promise<Map<string, HostTensor>> {
+  const classified = new Map<string, HostTensor>();
+  for (const name of names) {
+    const k = request.classification.get(name);
+    const produced = outputs[name];
+    if (k === undefined || produced === undefined) continue;
+    const tensor = classifyInSlices(name, produced, k, labels);
+    classified.set(name, tensor instanceof Promise ? await tensor : tensor);
+  }
+  return classified;
 }
 
 async function runWithDeadline(
