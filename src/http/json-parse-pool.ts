@@ -1,6 +1,6 @@
 import { Worker } from 'node:worker_threads';
 import { BastionError } from '../errors.js';
-import type { BoundInferRequest } from '../inference/input-schema.js';
+import type { PrecheckedRequest } from '../inference/inference-service.js';
 import type { ReadyVersion } from '../models/model-state.js';
 import type { ParseJob, ParseResult } from './json-parse-protocol.js';
 
@@ -27,7 +27,7 @@ function spawn(): Worker {
  */
 export type ParsedInferBody =
   | {
-      readonly request: BoundInferRequest;
+      readonly request: PrecheckedRequest;
       readonly error?: undefined;
       readonly sha256: string | undefined;
     }
@@ -43,7 +43,8 @@ export interface JsonParsePool {
    * Parses `bytes` (transferred: the caller must not use them afterwards) and binds them with
    * `ready`'s signature and element limit; `binary` (transferred too) is what followed the JSON
    * header of a binary tensor extension body. The decoded tensors come back each in a buffer of
-   * its own, ready to be transferred on to a model worker.
+   * its own, ready to be transferred on to a model worker, with what `ready`'s policy computed
+   * from them (`prechecked`).
    *
    * The parser's client errors come back in the result (with the digest); it rejects only with
    * OVERLOADED when too many wait, or BODY_TOO_LARGE when the body exhausts the worker's heap.
@@ -94,7 +95,10 @@ export function createJsonParsePool(options: JsonParsePoolOptions): JsonParsePoo
       if (busy !== undefined && busy.job.id === result.id) {
         busy.resolve(
           result.ok
-            ? { request: result.request, sha256: result.sha256 }
+            ? {
+                request: { ...result.request, prechecked: result.prechecked },
+                sha256: result.sha256,
+              }
             : { error: new BastionError(result.code, result.message), sha256: result.sha256 },
         );
       }
@@ -150,8 +154,10 @@ export function createJsonParsePool(options: JsonParsePoolOptions): JsonParsePoo
           id: nextId++,
           bytes,
           binary,
-          key: `${ready.model}@${ready.version}`,
+          // One key per load: a version reloaded from changed (re-signed) files is a new parser.
+          key: `${ready.model}@${ready.version}:${ready.modelSha256}:${ready.loadedAt.getTime()}`,
           signature: ready.signature,
+          policy: ready.policy?.spec,
           maxElements: ready.tuning.maxElements,
           model: ready.model,
           version: ready.version,

@@ -1,6 +1,8 @@
 import type { ModelSignature } from '../inference/engine.js';
 import type { BoundInferRequest } from '../inference/input-schema.js';
 import type { ErrorCode } from '../errors.js';
+import type { PolicyPrecheck } from '../policy/policy-precheck.js';
+import type { PolicySpec } from '../policy/policy-schema.js';
 
 /** One infer body to parse and bind off the event loop. */
 export interface ParseJob {
@@ -12,9 +14,11 @@ export interface ParseJob {
    * digest was taken as it arrived, so the worker takes none.
    */
   readonly binary?: Uint8Array | undefined;
-  /** Cache key of the model version's parser (`model@version`). */
+  /** Cache key of the model version's parser and policy: one per load of a version. */
   readonly key: string;
   readonly signature: ModelSignature;
+  /** The version's signed policy: its input checks run on the worker too. */
+  readonly policy?: PolicySpec | undefined;
   readonly maxElements: number;
   /** What a top-level `model_name` / `model_version` must say. */
   readonly model: string;
@@ -30,6 +34,8 @@ export type ParseResult =
       readonly id: number;
       readonly ok: true;
       readonly request: BoundInferRequest;
+      /** The policy's input checks, score and hash (`policy-precheck.ts`), when it has a policy. */
+      readonly prechecked?: PolicyPrecheck | undefined;
       readonly sha256: string | undefined;
     }
   | {

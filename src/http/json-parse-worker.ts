@@ -2,29 +2,41 @@
  * The JSON parse worker: parses a large infer body (or a large binary body's JSON header),
  * checks `model_name`/`model_version`, and validates and decodes it with the model version's own
  * request parser, so neither `JSON.parse` nor the per-element decoding and checking of a
- * multi-megabyte tensor runs on the event loop. The decoded tensors go back as transferred typed
- * arrays, each in a buffer of its own (no copy, no re-parse).
+ * multi-megabyte tensor runs on the event loop; the version's policy checks, scores and hashes
+ * the decoded inputs here too (`policy-precheck.ts`). The decoded tensors go back as transferred
+ * typed arrays, each in a buffer of its own (no copy, no re-parse).
  */
 import { createHash } from 'node:crypto';
 import { parentPort } from 'node:worker_threads';
 import { isBastionError } from '../errors.js';
 import type { HostTensor } from '../inference/engine.js';
 import { createInferRequestParser, type InferRequestParser } from '../inference/input-schema.js';
+import { compileModelPolicy, type ModelPolicy } from '../policy/model-policy.js';
+import { precheckInputs } from '../policy/policy-precheck.js';
 import { takeModelFields } from './infer-body.js';
 import type { ParseJob, ParseResult } from './json-parse-protocol.js';
 import { parseJsonBytes } from './json-body.js';
 
-const parsers = new Map<string, InferRequestParser>();
-const maxCachedParsers = 64;
+interface Compiled {
+  readonly parser: InferRequestParser;
+  readonly policy: ModelPolicy | undefined;
+}
+const compiled = new Map<string, Compiled>();
+const maxCached = 64;
 
-function parserFor(job: ParseJob): InferRequestParser {
-  let parser = parsers.get(job.key);
-  if (parser === undefined) {
-    if (parsers.size >= maxCachedParsers) parsers.clear();
-    parser = createInferRequestParser(job.signature, { maxElements: job.maxElements });
-    parsers.set(job.key, parser);
+/** The version's request parser and policy, compiled once per load of a version. */
+function compiledFor(job: ParseJob): Compiled {
+  let entry = compiled.get(job.key);
+  if (entry === undefined) {
+    if (compiled.size >= maxCached) compiled.clear();
+    entry = {
+      parser: createInferRequestParser(job.signature, { maxElements: job.maxElements }),
+      // Compiled on the main thread at load already, so it compiles here too.
+      policy: job.policy === undefined ? undefined : compileModelPolicy(job.policy, job.signature),
+    };
+    compiled.set(job.key, entry);
   }
-  return parser;
+  return entry;
 }
 
 /**
@@ -56,21 +68,23 @@ function transferables(result: ParseResult): ArrayBuffer[] {
   return [...out];
 }
 
-parentPort?.on('message', (job: ParseJob) => {
+async function handle(job: ParseJob): Promise<ParseResult> {
   const bytes = Buffer.from(job.bytes.buffer, job.bytes.byteOffset, job.bytes.byteLength);
   // A binary body was hashed as it arrived; a JSON one is hashed here, off the event loop.
   const sha256 =
     job.binary === undefined ? createHash('sha256').update(bytes).digest('hex') : undefined;
-  let result: ParseResult;
   try {
     const what = job.binary === undefined ? 'the request body' : 'the JSON header';
     const body = parseJsonBytes(bytes, what);
     takeModelFields(body, job.model, job.version);
-    const request = parserFor(job).parse(body, job.binary);
+    const { parser, policy } = compiledFor(job);
+    const request = parser.parse(body, job.binary);
     ownBuffers(request.feeds);
-    result = { id: job.id, ok: true, request, sha256 };
+    const prechecked =
+      policy === undefined ? undefined : await precheckInputs(policy, request.feeds);
+    return { id: job.id, ok: true, request, prechecked, sha256 };
   } catch (error) {
-    result = isBastionError(error)
+    return isBastionError(error)
       ? { id: job.id, ok: false, code: error.code, message: error.message, sha256 }
       : {
           id: job.id,
@@ -80,5 +94,11 @@ parentPort?.on('message', (job: ParseJob) => {
           sha256,
         };
   }
-  parentPort?.postMessage(result, transferables(result));
+}
+
+// The pool sends a worker its next job only after this one's answer.
+parentPort?.on('message', (job: ParseJob) => {
+  void handle(job).then((result) => {
+    parentPort?.postMessage(result, transferables(result));
+  });
 });

@@ -16,6 +16,7 @@ import {
   type PolicyEnforcer,
   type PolicyReport,
 } from '../policy/policy-enforcer.js';
+import type { PolicyPrecheck } from '../policy/policy-precheck.js';
 
 /** One inference call, as the domain sees it (no HTTP). */
 export interface InferCall {
@@ -46,10 +47,16 @@ export interface InferCall {
   readonly maxJsonOutputElements?: number | undefined;
   /**
    * Validates and decodes the body for the chosen version in place of `ready.parser.parse`
-   * (the HTTP layer parses large JSON bodies on a worker thread this way).
+   * (the HTTP layer parses large bodies on a worker thread this way, which may also run the
+   * policy's input checks there: `prechecked`).
    */
-  readonly bind?: ((ready: ReadyVersion) => Promise<BoundInferRequest>) | undefined;
+  readonly bind?: ((ready: ReadyVersion) => Promise<PrecheckedRequest>) | undefined;
 }
+
+/** A bound request, with what the version's policy computed from its inputs where it was bound. */
+export type PrecheckedRequest = BoundInferRequest & {
+  readonly prechecked?: PolicyPrecheck | undefined;
+};
 
 /** An output answered in binary form: its bytes follow the JSON header, in output order. */
 export interface BinaryTensorHeader {
@@ -128,7 +135,7 @@ export function createInferenceService(options: InferenceServiceOptions): Infere
       let inputMs: number | undefined;
       try {
         hooks.onResolved?.(ready);
-        const request =
+        const request: PrecheckedRequest =
           call.bind === undefined
             ? ready.parser.parse(call.body, call.binary)
             : await call.bind(ready);

@@ -7,6 +7,7 @@ import { BastionError } from '../errors.js';
 import type { HostTensor } from '../inference/engine.js';
 import { hashFeedsInSlices, type ExtractionWatch } from './extraction-watch.js';
 import type { ModelPolicy } from './model-policy.js';
+import type { PolicyPrecheck } from './policy-precheck.js';
 import { checkQuota, quotaKey, type QuotaState, type QuotaStore } from './query-quota.js';
 
 /** Who is calling, as far as the policy cares. */
@@ -62,6 +63,8 @@ export interface PolicyEnforcer {
     request: {
       readonly feeds: Readonly<Record<string, HostTensor>>;
       readonly outputs: readonly string[];
+      /** What a parse worker computed from the inputs already (`policy-precheck.ts`). */
+      readonly prechecked?: PolicyPrecheck | undefined;
     },
     explicitOutputs: boolean,
     caller: PolicyCaller | undefined,
@@ -110,9 +113,14 @@ export function createPolicyEnforcer(options: PolicyEnforcerOptions = {}): Polic
           );
         }
       }
+      // Computed already where a large body was decoded (policy-precheck.ts), or here: large
+      // inputs are checked, scored and hashed in slices that yield to the event loop.
+      const pre = request.prechecked;
+      if (pre?.refusal !== undefined) {
+        refuse(target, new BastionError(pre.refusal.code, pre.refusal.message));
+      }
       try {
-        // Large inputs are checked, scored and hashed in slices that yield to the event loop.
-        const checking = policy.checkInputs?.(request.feeds);
+        const checking = pre === undefined ? policy.checkInputs?.(request.feeds) : undefined;
         if (checking !== undefined) await checking;
       } catch (error) {
         if (error instanceof BastionError) refuse(target, error);
@@ -124,7 +132,7 @@ export function createPolicyEnforcer(options: PolicyEnforcerOptions = {}): Polic
       if (ood !== undefined) {
         const tensor = request.feeds[ood.input];
         if (tensor !== undefined) {
-          const score = ood.score(tensor);
+          const score = pre?.oodScore ?? ood.score(tensor);
           oodScore = typeof score === 'number' ? score : await score;
           if (!(oodScore <= ood.threshold)) {
             options.onOod?.(target.model, target.version, ood.action);
@@ -162,7 +170,7 @@ export function createPolicyEnforcer(options: PolicyEnforcerOptions = {}): Polic
       const inputHash =
         policy.extraction === undefined || caller === undefined
           ? undefined
-          : await hashFeedsInSlices(request.feeds);
+          : (pre?.inputHash ?? (await hashFeedsInSlices(request.feeds)));
       return { run, returned, full, report, inputHash };
     },
 

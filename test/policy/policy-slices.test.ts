@@ -17,6 +17,8 @@ import {
   nearBoundaryRowsInSlices,
 } from '../../src/policy/extraction-watch.js';
 import { compileModelPolicy } from '../../src/policy/model-policy.js';
+import { createPolicyEnforcer } from '../../src/policy/policy-enforcer.js';
+import { precheckInputs } from '../../src/policy/policy-precheck.js';
 import { parsePolicyText } from '../../src/policy/policy-schema.js';
 
 const signature: ModelSignature = {
@@ -242,5 +244,78 @@ void describe('OOD score, near-boundary count, hash and hardening in slices', ()
       );
     }
     assert.deepEqual([...scores.subarray(0, 3)], [...tensor.data.slice(0, 3)], 'input untouched');
+  });
+});
+
+void describe('a precheck done where the body was parsed', () => {
+  const policy = compile(
+    [
+      'inputs:',
+      '  features: {all: {min: 0, max: 10}}',
+      'ood:',
+      '  input: features',
+      '  method: mahalanobis',
+      '  mean: [1, 1, 1, 1]',
+      '  inverseCovariance: [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]]',
+      '  threshold: 3',
+      '  action: flag',
+      'extraction: {output: probabilities, margin: 0.1, windowSec: 60, distinctInputs: 5, nearBoundary: 5}',
+    ].join('\n'),
+  );
+  const target = { model: 'm', version: 1 };
+  const caller = { sub: 'alice', scopes: new Set(['infer:m']) };
+  const request = (data: number[]) => ({
+    feeds: { features: f32([data.length / 4, 4], Float32Array.from(data)) },
+    outputs: ['probabilities'],
+  });
+
+  void it('computes what admission computes itself', async () => {
+    const enforcer = createPolicyEnforcer();
+    for (const data of [
+      [1, 1, 1, 1],
+      [1, 1, 1, 9],
+      [1, 1, 1, 11],
+    ]) {
+      const plain = request(data);
+      const pre = await precheckInputs(policy, plain.feeds);
+      const own = await enforcer
+        .admit(target, policy, plain, false, caller)
+        .catch((e: unknown) => e);
+      const used = await enforcer
+        .admit(target, policy, { ...plain, prechecked: pre }, false, caller)
+        .catch((e: unknown) => e);
+      assert.deepEqual(used, own);
+      if (own instanceof BastionError) assert.equal(pre.refusal?.code, own.code);
+      else assert.equal(pre.inputHash, hashFeeds(plain.feeds));
+    }
+  });
+
+  void it('admission takes the precheck in place of its own passes, refusals counted', async () => {
+    const refused: string[] = [];
+    const enforcer = createPolicyEnforcer({ onRefused: (_m, _v, code) => refused.push(code) });
+    const inDistribution = request([1, 1, 1, 1]);
+    const flagged = await enforcer.admit(
+      target,
+      policy,
+      { ...inDistribution, prechecked: { oodScore: 99, inputHash: 7 } },
+      false,
+      caller,
+    );
+    assert.equal(flagged.report.oodScore, 99);
+    assert.equal(flagged.inputHash, 7);
+    await assert.rejects(
+      enforcer.admit(
+        target,
+        policy,
+        {
+          ...inDistribution,
+          prechecked: { refusal: { code: 'VALUE_OUT_OF_POLICY', message: 'x' } },
+        },
+        false,
+        caller,
+      ),
+      (e: unknown) => e instanceof BastionError && e.code === 'VALUE_OUT_OF_POLICY',
+    );
+    assert.deepEqual(refused, ['VALUE_OUT_OF_POLICY']);
   });
 });
