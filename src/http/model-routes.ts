@@ -1,10 +1,16 @@
+import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { BastionError } from '../errors.js';
 import { v2DatatypeOf } from '../inference/datatypes.js';
 import type { TensorSpec } from '../inference/engine.js';
 import type { InferenceService } from '../serving/inference-service.js';
 import type { ServedVersion, ServingRegistry } from '../serving/serving-registry.js';
-import { BinaryInferBody, headerLengthHeader, registerBinaryBodyParser } from './binary-body.js';
+import {
+  BinaryInferBody,
+  DeferredBinaryBody,
+  headerLengthHeader,
+  registerBinaryBodyParser,
+} from './binary-body.js';
 import type { BoundInferRequest } from '../inference/input-schema.js';
 import { takeModelFields } from './infer-body.js';
 import { DeferredJsonBody } from './json-body.js';
@@ -132,7 +138,7 @@ export function registerModelRoutes(app: FastifyInstance, options: ModelRoutesOp
             void reply
               .header('content-type', 'application/octet-stream')
               .header(headerLengthHeader, String(header.length));
-            return Buffer.concat([header, ...outcome.binary]);
+            return binaryAnswer(reply, [header, ...outcome.binary]);
           } finally {
             reply.raw.off('close', onClose);
           }
@@ -141,6 +147,24 @@ export function registerModelRoutes(app: FastifyInstance, options: ModelRoutesOp
     }
     done();
   });
+}
+
+/** Binary answers up to this size are sent as one buffer; larger ones as their parts. */
+const concatAnswerBytes = 64 * 1024;
+
+/**
+ * The body of a binary answer: the JSON header, then each binary output's bytes. A large one is
+ * streamed part by part (with its length declared), not copied into one buffer on the event loop.
+ */
+function binaryAnswer(reply: FastifyReply, parts: readonly Uint8Array[]): Buffer | Readable {
+  let length = 0;
+  for (const part of parts) length += part.byteLength;
+  if (length <= concatAnswerBytes) return Buffer.concat(parts);
+  void reply.header('content-length', String(length));
+  return Readable.from(
+    parts.map((part) => Buffer.from(part.buffer, part.byteOffset, part.byteLength)),
+    { objectMode: false },
+  );
 }
 
 /**
@@ -193,18 +217,22 @@ export function methodNotAllowedError(allow: string): BastionError {
 
 /**
  * How the request's body becomes a bound request once its model version is known: a large JSON
- * body on a parse worker (its digest comes back with it), anything else here; either way a
- * top-level `model_name`/`model_version` must match (KServe's client sends them).
+ * or binary body on a parse worker (a JSON body's digest comes back with it), anything else
+ * here; either way a top-level `model_name`/`model_version` must match (KServe's client sends
+ * them).
  */
 function binderOf(
   request: FastifyRequest,
   pool: JsonParsePool,
 ): (ready: ServedVersion) => Promise<BoundInferRequest> {
   const body = request.body;
-  if (body instanceof DeferredJsonBody) {
+  if (body instanceof DeferredJsonBody || body instanceof DeferredBinaryBody) {
     return async (ready) => {
-      const parsed = await pool.parse(body.bytes, ready);
-      request.inputSha256 = parsed.sha256;
+      const parsed =
+        body instanceof DeferredJsonBody
+          ? await pool.parse(body.bytes, ready)
+          : await pool.parse(body.header, ready, body.binary);
+      if (parsed.sha256 !== undefined) request.inputSha256 = parsed.sha256;
       if (parsed.error !== undefined) throw parsed.error;
       return parsed.request;
     };

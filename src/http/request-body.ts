@@ -1,3 +1,4 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { PassThrough, type Readable } from 'node:stream';
 import { createGunzip, createInflate, type Gunzip, type Inflate } from 'node:zlib';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
@@ -89,23 +90,78 @@ export function registerRequestBodyHooks(
     return payload;
   });
 
-  app.addHook('onResponse', (request, _reply, done) => {
-    // Answered before the body was read (404, 405, 401, 403, 429, 415): Node reads the rest and
-    // drops it unparsed, so the client gets its answer (closing now would reset a client still
-    // sending) and its next request on the connection starts where it should. A declared length
-    // is at most bodyBytes (more was refused up front); a chunked body is cut off past it.
+  app.addHook('onSend', (request, reply, payload, done) => {
+    // Answered before the body was read (404, 405, 401, 403, 429, 415, 413): the rest is read
+    // and dropped unparsed, so the client gets its answer and its next request on the
+    // connection starts where it should.
     const raw = request.raw;
-    if (raw.complete || !hasBody(request)) {
-      done();
-      return;
-    }
-    let drained = 0;
-    raw.on('data', (chunk: Buffer) => {
-      drained += chunk.length;
-      if (drained > limits.bodyBytes) raw.socket.destroy();
+    if (!raw.complete && hasBody(request)) discardUnreadBody(raw, reply.raw, limits.bodyBytes);
+    done(null, payload);
+  });
+}
 
-      done();
+/**
+ * How long a connection that is being closed keeps reading (and dropping) a client's unread
+ * request body, at most: long enough for a client still sending a permitted body to finish and
+ * read its answer (nginx's `lingering_time` idea), short enough that a client that never stops
+ * costs one connection for this long.
+ */
+export const lingerMs = 5000;
+
+/**
+ * Reads and drops the unread rest of a request body that is being answered early (call it before
+ * the answer is written), without resetting a client that is still sending it.
+ *
+ * A keep-alive connection stays open while the rest is dropped; past `limit` dropped bytes (a
+ * chunked body, or a declared length over the limit) nothing more is read and the connection is
+ * closed. Closing a socket that still has unread bytes makes the kernel answer with a TCP reset,
+ * which can reach the client before it has read its answer; Node does exactly that once the
+ * answer is flushed when the connection closes after it (the client sent `Connection: close`,
+ * or Fastify closes after a body it refused). So a closing connection lingers instead: the
+ * server half-closes (the client reads its answer, then end of stream) and keeps dropping until
+ * the body ends, the client closes, `limit` bytes were dropped or {@link lingerMs} passed; only
+ * then is the socket destroyed.
+ */
+export function discardUnreadBody(
+  raw: IncomingMessage,
+  response: ServerResponse,
+  limit: number,
+): void {
+  const socket = raw.socket;
+  let drained = 0;
+  let timer: NodeJS.Timeout | undefined;
+  const destroy = (): void => {
+    clearTimeout(timer);
+    socket.destroy();
+  };
+  const linger = (): void => {
+    if (timer !== undefined || socket.destroyed) return;
+    // Node destroys a closing socket once its answer is flushed (`destroySoon`): wait instead.
+    // eslint-disable-next-line @typescript-eslint/unbound-method -- the very listener Node added
+    socket.removeListener('finish', socket.destroy);
+    if (!socket.writableEnded) socket.end();
+    timer = setTimeout(destroy, lingerMs);
+    raw.once('end', destroy);
+    socket.once('end', destroy); // the client closed its side: nothing more to drop
+    socket.once('close', () => {
+      clearTimeout(timer);
     });
+  };
+  // Our own reader: Node would otherwise drop the rest itself, uncounted and unbounded.
+  raw.on('data', (chunk: Buffer) => {
+    if (drained > limit) return; // already over: paused, its last chunks are dropped
+    drained += chunk.length;
+    if (drained > limit) {
+      // Nothing more is read (flow control holds the client); it reads its answer and end of
+      // stream, and the socket goes when the client closes or the linger ends.
+      raw.pause();
+      if (response.writableFinished) linger();
+      else response.once('finish', linger);
+    }
+  });
+  // After Node's own handling of the finished answer, which ends a closing socket.
+  response.once('finish', () => {
+    if (socket.writableEnded && !raw.complete) linger();
   });
 }
 

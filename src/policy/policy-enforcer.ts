@@ -5,8 +5,9 @@
  */
 import { BastionError } from '../errors.js';
 import type { HostTensor } from '../inference/engine.js';
-import { hashFeeds, type ExtractionWatch } from './extraction-watch.js';
+import { hashFeedsInSlices, type ExtractionWatch } from './extraction-watch.js';
 import type { ModelPolicy } from './model-policy.js';
+import type { PolicyPrecheck } from './policy-precheck.js';
 import { checkQuota, quotaKey, type QuotaState, type QuotaStore } from './query-quota.js';
 
 /** Who is calling, as far as the policy cares. */
@@ -62,18 +63,23 @@ export interface PolicyEnforcer {
     request: {
       readonly feeds: Readonly<Record<string, HostTensor>>;
       readonly outputs: readonly string[];
+      /** What a parse worker computed from the inputs already (`policy-precheck.ts`). */
+      readonly prechecked?: PolicyPrecheck | undefined;
     },
     explicitOutputs: boolean,
     caller: PolicyCaller | undefined,
   ): Promise<PolicyAdmission>;
-  /** Hardens the outputs and feeds the extraction watch. */
+  /**
+   * Hardens the outputs and feeds the extraction watch (large outputs in slices that yield to
+   * the event loop).
+   */
   finish(
     target: { readonly model: string; readonly version: number },
     policy: ModelPolicy,
     admission: PolicyAdmission,
     outputs: Readonly<Record<string, HostTensor>>,
     caller: PolicyCaller | undefined,
-  ): Readonly<Record<string, HostTensor>>;
+  ): Promise<Readonly<Record<string, HostTensor>>>;
 }
 
 type Target = { readonly model: string; readonly version: number };
@@ -90,13 +96,27 @@ export function createPolicyEnforcer(options: PolicyEnforcerOptions = {}): Polic
   return {
     async admit(target, policy, request, explicitOutputs, caller) {
       const quota = await admitQuota(target, policy, caller, options, refuse);
+      // Computed already where a large body was decoded (policy-precheck.ts), or here: large
+      // inputs are checked, scored and hashed in slices that yield to the event loop.
+      const pre = request.prechecked;
+      if (pre?.refusal !== undefined) {
+        refuse(target, new BastionError(pre.refusal.code, pre.refusal.message));
+      }
       try {
-        policy.checkInputs?.(request.feeds);
+        const checking = pre === undefined ? policy.checkInputs?.(request.feeds) : undefined;
+        if (checking !== undefined) await checking;
       } catch (error) {
         if (error instanceof BastionError) refuse(target, error);
         throw error;
       }
-      const { oodScore, oodFlagged } = scoreOod(target, policy, request.feeds, options, refuse);
+      const { oodScore, oodFlagged } = await scoreOod(
+        target,
+        policy,
+        request.feeds,
+        pre?.oodScore,
+        options,
+        refuse,
+      );
       const { full, returned, run } = selectOutputs(
         target,
         policy,
@@ -116,14 +136,14 @@ export function createPolicyEnforcer(options: PolicyEnforcerOptions = {}): Polic
       const inputHash =
         policy.extraction === undefined || caller === undefined
           ? undefined
-          : hashFeeds(request.feeds);
+          : (pre?.inputHash ?? (await hashFeedsInSlices(request.feeds)));
       return { run, returned, full, report, inputHash };
     },
 
-    finish(target, policy, admission, outputs, caller) {
+    async finish(target, policy, admission, outputs, caller) {
       const extraction = policy.extraction;
       if (extraction !== undefined && caller !== undefined && admission.inputHash !== undefined) {
-        options.watch?.observe(
+        await options.watch?.observe(
           target.model,
           caller.sub,
           extraction,
@@ -179,17 +199,19 @@ async function admitQuota(
  *
  * @throws BastionError OUT_OF_DISTRIBUTION.
  */
-function scoreOod(
+async function scoreOod(
   target: Target,
   policy: ModelPolicy,
   feeds: Readonly<Record<string, HostTensor>>,
+  prescored: number | undefined,
   options: PolicyEnforcerOptions,
   refuse: Refuse,
-): { oodScore: number | undefined; oodFlagged: boolean } {
+): Promise<{ oodScore: number | undefined; oodFlagged: boolean }> {
   const ood = policy.ood;
   const tensor = ood === undefined ? undefined : feeds[ood.input];
   if (ood === undefined || tensor === undefined) return { oodScore: undefined, oodFlagged: false };
-  const oodScore = ood.score(tensor);
+  const score = prescored ?? ood.score(tensor);
+  const oodScore = typeof score === 'number' ? score : await score;
   if (oodScore <= ood.threshold) return { oodScore, oodFlagged: false };
   options.onOod?.(target.model, target.version, ood.action);
   if (ood.action === 'reject') {

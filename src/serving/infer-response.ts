@@ -2,8 +2,8 @@
  * The v2 infer response of one call, built from the output tensors: each output as JSON (encoded
  * at once when the policy rounds it), or in binary form (its bytes after the JSON header).
  */
-import { encodeBinaryElements } from '../inference/binary-tensor.js';
 import { classify } from '../inference/classification.js';
+import { encodeBinaryElements } from '../inference/binary-tensor.js';
 import { v2DatatypeOf, type V2Datatype } from '../inference/datatypes.js';
 import type { HostTensor } from '../inference/engine.js';
 import type { BoundInferRequest } from '../inference/input-schema.js';
@@ -80,7 +80,14 @@ export function outputEntries(
   request: BoundInferRequest,
   names: readonly string[],
   outputs: Readonly<Record<string, HostTensor>>,
-  options: { readonly hardening: ModelPolicy['output'] },
+  options: {
+    readonly hardening: ModelPolicy['output'];
+    /**
+     * The top-k outputs the request asked for, already classified (in slices when large: see
+     * `classifyInSlices`); any other output asked for as top-k is classified here.
+     */
+    readonly classified?: ReadonlyMap<string, HostTensor>;
+  },
 ): { entries: OutputEntry[]; binary: Uint8Array[] | undefined } {
   const { hardening } = options;
   const binary = request.binaryOutputs.size > 0 ? ([] as Uint8Array[]) : undefined;
@@ -90,7 +97,9 @@ export function outputEntries(
       throw new BastionError('INTERNAL', `the model produced no output "${name}"`);
     }
     const k = request.classification.get(name);
-    const tensor = k === undefined ? produced : classify(name, produced, k, ready.labels);
+    const tensor =
+      options.classified?.get(name) ??
+      (k === undefined ? produced : classify(name, produced, k, ready.labels));
     if (binary === undefined || !request.binaryOutputs.has(name)) {
       if (hardening?.rounds(name) !== true) return { name, tensor };
       const encoded = encodeTensor(name, tensor);

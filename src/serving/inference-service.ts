@@ -1,12 +1,14 @@
 import { BastionError, isBastionError } from '../errors.js';
 import type { HostTensor } from '../inference/engine.js';
 import type { InferenceStats } from '../inference/inference-stats.js';
+import { classifyInSlices } from '../inference/classification.js';
 import type { BoundInferRequest } from '../inference/input-schema.js';
 import {
   createPolicyEnforcer,
   type PolicyCaller,
   type PolicyEnforcer,
 } from '../policy/policy-enforcer.js';
+import type { PolicyPrecheck } from '../policy/policy-precheck.js';
 import { type InferOutcome, outcomeOf, outputEntries } from './infer-response.js';
 import type { ServedVersion, ServingRegistry } from './serving-registry.js';
 
@@ -39,10 +41,16 @@ export interface InferCall {
   readonly maxJsonOutputElements?: number | undefined;
   /**
    * Validates and decodes the body for the chosen version in place of `ready.parser.parse`
-   * (the HTTP layer parses large JSON bodies on a worker thread this way).
+   * (the HTTP layer parses large bodies on a worker thread this way, which may also run the
+   * policy's input checks there: `prechecked`).
    */
-  readonly bind?: ((ready: ServedVersion) => Promise<BoundInferRequest>) | undefined;
+  readonly bind?: ((ready: ServedVersion) => Promise<PrecheckedRequest>) | undefined;
 }
+
+/** A bound request, with what the version's policy computed from its inputs where it was bound. */
+export type PrecheckedRequest = BoundInferRequest & {
+  readonly prechecked?: PolicyPrecheck | undefined;
+};
 
 /** Hooks for metrics; all optional. */
 export interface InferenceHooks {
@@ -84,7 +92,7 @@ export function createInferenceService(options: InferenceServiceOptions): Infere
       let inputMs: number | undefined;
       try {
         hooks.onResolved?.(ready);
-        const request =
+        const request: PrecheckedRequest =
           call.bind === undefined
             ? ready.parser.parse(call.body, call.binary)
             : await call.bind(ready);
@@ -108,10 +116,12 @@ export function createInferenceService(options: InferenceServiceOptions): Infere
         const outputs =
           policy === undefined || admission === undefined
             ? raw
-            : enforcer.finish(ready, policy, admission, raw, call.caller);
+            : await enforcer.finish(ready, policy, admission, raw, call.caller);
         const returned = admission?.returned ?? request.outputs;
-        assertJsonOutputSize(outputs, returned, request.binaryOutputs, call);
+        assertJsonOutputSize(outputs, returned, request, call);
+        const classified = await classifyOutputs(returned, outputs, request, ready.labels);
         const { entries, binary } = outputEntries(ready, request, returned, outputs, {
+          classified,
           // A policy may round what it returns, unless the caller may see the full outputs.
           hardening: admission?.full === false ? policy?.output : undefined,
         });
@@ -146,7 +156,7 @@ export function createInferenceService(options: InferenceServiceOptions): Infere
 function assertJsonOutputSize(
   outputs: Readonly<Record<string, HostTensor>>,
   names: readonly string[],
-  binary: ReadonlySet<string>,
+  request: Pick<BoundInferRequest, 'binaryOutputs' | 'classification'>,
   call: InferCall,
 ): void {
   const max = call.maxJsonOutputElements;
@@ -154,15 +164,36 @@ function assertJsonOutputSize(
   let elements = 0;
   for (const name of names) {
     const tensor = outputs[name];
-    if (tensor === undefined || binary.has(name)) continue;
-    elements += tensor.dims.reduce((a, b) => a * b, 1);
+    const k = request.classification.get(name);
+    if (tensor === undefined || (k === undefined && request.binaryOutputs.has(name))) continue;
+    const count = tensor.dims.reduce((a, b) => a * b, 1);
+    const classes = tensor.dims.at(-1) ?? 1;
+    elements += k === undefined || classes === 0 ? count : (count / classes) * k;
   }
   if (elements > max) {
     throw new BastionError(
       'OUTPUT_TOO_LARGE',
-      `the JSON outputs would hold ${elements} elements, more than the ${max} this server encodes as JSON; send fewer rows or ask for binary outputs (parameters.binary_data_output)`,
+      `the JSON outputs would hold ${elements} elements, more than the ${max} this server encodes as JSON; send fewer rows or ask for binary outputs (parameters.binary_data_output) without classification`,
     );
   }
+}
+
+/** The classified outputs among `names` (top-k strings), built in slices for large outputs. */
+async function classifyOutputs(
+  names: readonly string[],
+  outputs: Readonly<Record<string, HostTensor>>,
+  request: Pick<BoundInferRequest, 'classification'>,
+  labels: readonly string[] | undefined,
+): Promise<Map<string, HostTensor>> {
+  const classified = new Map<string, HostTensor>();
+  for (const name of names) {
+    const k = request.classification.get(name);
+    const produced = outputs[name];
+    if (k === undefined || produced === undefined) continue;
+    const tensor = classifyInSlices(name, produced, k, labels);
+    classified.set(name, tensor instanceof Promise ? await tensor : tensor);
+  }
+  return classified;
 }
 
 async function runWithDeadline(

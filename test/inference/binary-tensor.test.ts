@@ -171,6 +171,27 @@ void describe('binary tensor codec', () => {
     );
   });
 
+  void it('BYTES: encodes every string as Buffer.from would (surrogate pairs, lone surrogates)', () => {
+    const wellFormed = ['a', 'é', '€', '😀', '', '"', 'label'];
+    for (const pieces of [wellFormed, [...wellFormed, '\ud800', '\udfff', 'x\ud83d']]) {
+      let seed = 7;
+      const next = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31);
+      const values = Array.from({ length: 500 }, () =>
+        Array.from({ length: next() % 6 }, () => pieces[next() % pieces.length]).join(''),
+      );
+      const encoded = encodeBinaryElements({ type: 'string', dims: [values.length], data: values });
+      const expected = Buffer.concat(
+        values.flatMap((v) => {
+          const bytes = Buffer.from(v, 'utf8');
+          const length = Buffer.alloc(4);
+          length.writeUInt32LE(bytes.length);
+          return [length, bytes];
+        }),
+      );
+      assert.ok(Buffer.from(encoded).equals(expected), pieces.join(' '));
+    }
+  });
+
   const bytesCases: [string, number, Uint8Array, string, RegExp][] = [
     ['fewer elements than the shape', 3, bytesElements(['a', 'b']), 'INVALID_BINARY_DATA', /ends/],
     ['bytes left over', 1, bytesElements(['a', 'b']), 'INVALID_BINARY_DATA', /remain after/],
