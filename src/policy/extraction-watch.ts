@@ -163,10 +163,13 @@ function countNear(scores: HostTensor, margin: number, fromRow: number, toRow: n
     let second = -Infinity;
     for (let j = 0; j < width; j++) {
       const v = data[start + j] ?? 0;
-      if (v > first) {
-        second = first;
-        first = v;
-      } else if (v > second) second = v;
+      // Most values are not above the second highest: one comparison for them.
+      if (v > second) {
+        if (v > first) {
+          second = first;
+          first = v;
+        } else second = v;
+      }
     }
     if (first - second < margin) near++;
   }

@@ -19,8 +19,9 @@ export interface OutputHardening {
    */
   select(requested: readonly string[], explicit: boolean, model: string): readonly string[];
   /**
-   * Returns hardened copies of the score outputs among `outputs` (others unchanged); a promise
-   * when a large output is hardened in slices that yield to the event loop (`slices.ts`).
+   * Returns hardened copies of the score outputs among `outputs` (others unchanged; `outputs`
+   * itself when the policy neither keeps top-k nor rounds); a promise when a large output is
+   * hardened in slices that yield to the event loop (`slices.ts`).
    */
   harden(outputs: Readonly<Record<string, HostTensor>>): MaybePromise<Record<string, HostTensor>>;
   /** True when `roundJson` changes output `name` (a score output and `round` set). */
@@ -77,6 +78,8 @@ export function compileOutputHardening(
       return requested;
     },
     harden(all) {
+      // Without top-k or rounding nothing changes a score (labelOnly works through select).
+      if (topK === undefined && round === undefined) return all;
       const out: Record<string, HostTensor> = { ...all };
       let pending: Promise<void> | undefined;
       for (const name of scores) {
