@@ -1,5 +1,6 @@
 import { isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
+import { defaultAlgorithms, jwsAlgorithms } from '../auth/algorithms.js';
 
 /** Model names per CONTRACT "Model repository". */
 export const modelNamePattern = /^[a-z0-9][a-z0-9._-]{0,63}$/;
@@ -128,26 +129,10 @@ export function createConfigSchema(baseDir: string) {
         issuer: z.string().min(1).max(2048).optional(),
         audience: z.string().min(1).max(2048).optional(),
         algorithms: z
-          .array(
-            z.enum([
-              'ES256',
-              'ES384',
-              'ES512',
-              'EdDSA',
-              'RS256',
-              'RS384',
-              'RS512',
-              'PS256',
-              'PS384',
-              'PS512',
-              'HS256',
-              'HS384',
-              'HS512',
-            ]),
-          )
+          .array(z.enum(jwsAlgorithms))
           .min(1)
-          .max(13)
-          .default(['ES256', 'EdDSA', 'RS256']),
+          .max(jwsAlgorithms.length)
+          .default([...defaultAlgorithms]),
         jwksFile: path.optional(),
         jwksUrl: z.url().max(2048).optional(),
         /** File holding the HS* shared secret (only with HS* algorithms). */
