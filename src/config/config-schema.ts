@@ -43,22 +43,21 @@ export function createModelTuningSchema() {
   });
 }
 
-/** Settings of one model, after defaults and its own config.yaml are merged. */
-export interface ModelTuning {
-  readonly poolSize: number | 'auto';
-  readonly intraOpThreads: number;
-  readonly interOpThreads: number;
-  readonly graphOptimizationLevel: 'disabled' | 'basic' | 'extended' | 'all';
-  readonly executionProviders: readonly ('cuda' | 'cpu')[];
-  readonly maxQueue: number;
-  readonly timeoutMs: number;
-  readonly maxElements: number;
-  readonly maxBatchSize: number;
-  readonly maxQueueDelayMs: number;
-  readonly preferredBatchSizes: readonly number[];
-  readonly requestsPerMinute?: number | undefined;
-  readonly allowExternalData: boolean;
-}
+/** A model's `config.yaml` (or `models.defaults`) as parsed: every key optional. */
+export type ModelTuningOverrides = z.output<ReturnType<typeof createModelTuningSchema>>;
+
+type ReadonlyValue<T> = T extends readonly (infer E)[] ? readonly E[] : T;
+
+/**
+ * Settings of one model, after defaults and its own config.yaml are merged: derived from
+ * {@link createModelTuningSchema}, every key set except `requestsPerMinute` (set only where a
+ * model overrides `limits.requestsPerMinute`).
+ */
+export type ModelTuning = {
+  readonly [K in Exclude<keyof ModelTuningOverrides, 'requestsPerMinute'>]-?: ReadonlyValue<
+    Exclude<ModelTuningOverrides[K], undefined>
+  >;
+} & Readonly<Pick<ModelTuningOverrides, 'requestsPerMinute'>>;
 
 /**
  * Builds the configuration schema. Paths are resolved against `baseDir` (the config file's

@@ -4,6 +4,7 @@ import { parseDocument } from 'yaml';
 import type { ModelTuning } from '../config/config-schema.js';
 import { createModelTuningSchema, modelNamePattern } from '../config/config-schema.js';
 import { formatIssues } from '../config/load-config.js';
+import { mergeTuning } from '../config/tuning-defaults.js';
 
 /** A version folder name: a positive integer without leading zeros. */
 export const versionPattern = /^[1-9][0-9]{0,8}$/;
@@ -101,10 +102,7 @@ export async function readModelTuning(
   if (!parsed.success) {
     throw new Error(`config.yaml: ${formatIssues(parsed.error.issues).join('; ')}`);
   }
-  const overrides = Object.fromEntries(
-    Object.entries(parsed.data).filter(([, v]) => v !== undefined),
-  ) as Partial<ModelTuning>;
-  return { ...defaults, ...overrides };
+  return mergeTuning(defaults, parsed.data);
 }
 
 function isNotFound(error: unknown): boolean {
