@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { BastionError } from '../errors.js';
+import { formatIssue } from '../zod-issues.js';
 import type { ModelRegistry } from '../models/model-registry.js';
 import { type ModelParams, parseModelParams } from './route-params.js';
 
@@ -20,7 +21,7 @@ function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
     const issue = result.error.issues[0];
     throw new BastionError(
       'INVALID_REQUEST',
-      `request body${issue && issue.path.length > 0 ? `.${issue.path.join('.')}` : ''}: ${issue?.message ?? 'invalid'}`,
+      issue === undefined ? 'request body: invalid' : formatIssue(issue, 'request'),
     );
   }
   return result.data;

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { parseDocument } from 'yaml';
 import type { ModelTuning } from '../config/config-schema.js';
 import { createModelTuningSchema, modelNamePattern } from '../config/config-schema.js';
-import { formatIssues } from '../config/load-config.js';
+import { formatIssues } from '../zod-issues.js';
 import { mergeTuning } from '../config/tuning-defaults.js';
 
 /** A version folder name: a positive integer without leading zeros. */

@@ -7,7 +7,7 @@
  */
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
-import { formatIssues } from '../config/load-config.js';
+import { formatIssues } from '../zod-issues.js';
 
 const finite = z.number().refine(Number.isFinite, 'must be a finite number');
 const name = z.string().min(1).max(256);
