@@ -78,6 +78,11 @@ export interface BastionErrorOptions {
   readonly retryAfterSec?: number;
   /** Extra response headers (e.g. `RateLimit-*` on a quota refusal); never secrets. */
   readonly headers?: Readonly<Record<string, string>>;
+  /**
+   * Extra fields of the answer's body, before `error` and `code` (the model ready route's
+   * `name` and `ready`); never secrets.
+   */
+  readonly body?: Readonly<Record<string, string | number | boolean>>;
 }
 
 /**
@@ -88,6 +93,7 @@ export class BastionError extends Error {
   readonly code: ErrorCode;
   readonly retryAfterSec: number | undefined;
   readonly headers: Readonly<Record<string, string>> | undefined;
+  readonly body: Readonly<Record<string, string | number | boolean>> | undefined;
 
   constructor(code: ErrorCode, message: string, options: BastionErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
@@ -95,6 +101,7 @@ export class BastionError extends Error {
     this.code = code;
     this.retryAfterSec = options.retryAfterSec;
     this.headers = options.headers;
+    this.body = options.body;
   }
 
   /** The HTTP status this error maps to. */
