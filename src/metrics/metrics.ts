@@ -7,6 +7,7 @@
  * `nodejs_eventloop_lag_p50/p90/p99_seconds`, measured by `perf_hooks.monitorEventLoopDelay`).
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { allRefusalCodes } from '../errors.js';
 import {
   createLabelGuard,
   createModelLabeler,
@@ -76,8 +77,9 @@ export interface Metrics {
     inc(labels: ModelVersionLabels & { readonly result: ModelLoadResult }): void;
   };
   /**
-   * `bastion_model_refusals_total{model,reason}`: why versions were refused, by the stable code
-   * their reason starts with (`untrusted-identity`, `tlog-invalid`, `digest-mismatch`, …).
+   * `bastion_model_refusals_total{model,reason}`: why versions were refused, by their refusal
+   * code (`untrusted-identity`, `tlog-invalid`, `digest-mismatch`, … `refusalCodes` in
+   * errors.ts); `other` for a failure without one.
    */
   readonly modelRefusals: { inc(labels: ModelLabels & { readonly reason: string }): void };
   /** `bastion_audit_write_failures_total`. */
@@ -186,7 +188,6 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     labelNames: ['model', 'version', 'result'] as const,
     registers,
   });
-  const refusalGuard = createLabelGuard({ pattern: /^[a-z][a-z0-9-]{0,63}$/ });
   const modelRefusals = new Counter({
     name: 'bastion_model_refusals_total',
     help: 'Model versions refused, by model and the stable code of the reason (untrusted-identity, tlog-invalid, ...).',
@@ -287,7 +288,8 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     },
     modelRefusals: {
       inc: (l) => {
-        modelRefusals.inc({ ...m(l), reason: refusalGuard(l.reason) });
+        // A closed set: the refusal codes (errors.ts), anything else `other`.
+        modelRefusals.inc({ ...m(l), reason: allRefusalCodes.has(l.reason) ? l.reason : 'other' });
       },
     },
     auditWriteFailures: {

@@ -1,14 +1,14 @@
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import type { ModelTuning } from '../config/config-schema.js';
-import { BastionError } from '../errors.js';
+import { BastionError, type RefusalCode } from '../errors.js';
 import type { ExternalDataFile, ModelEngine } from '../inference/engine.js';
 import { labelsOf } from '../inference/classification.js';
 import { createInferRequestParser } from '../inference/input-schema.js';
 import { isPlacedEngine } from '../inference/placement.js';
 import { isModelName, readModelTuning, scanModel, scanRepository } from './model-repository.js';
 import type { IndexEntry, ReadyVersion, VersionState } from './model-state.js';
-import { describeFailure } from './load-failure.js';
+import { describeFailure, refusalCodeOf } from './load-failure.js';
 import { loadModelPolicy, policyFileName } from '../policy/model-policy.js';
 import type { VersionReader } from './version-files.js';
 import { createEngineLeases } from './engine-leases.js';
@@ -28,6 +28,8 @@ export type ModelEvent =
       readonly model: string;
       readonly version: number;
       readonly reason: string;
+      /** The refusal's stable code; undefined for a failure without one. */
+      readonly code: RefusalCode | undefined;
     }
   | { readonly type: 'unload'; readonly model: string; readonly version: number };
 
@@ -165,7 +167,7 @@ export function createModelRegistry(options: ModelRegistryOptions): ModelRegistr
       }
     } catch (error) {
       const reason = describeFailure(error, options.repository);
-      emit({ type: 'refused', model, version, reason });
+      emit({ type: 'refused', model, version, reason, code: refusalCodeOf(error) });
       log('warn', 'model version refused', { model, version, reason });
       return { state: 'failed', model, version, reason };
     }

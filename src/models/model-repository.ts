@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { parseDocument } from 'yaml';
 import type { ModelTuning } from '../config/config-schema.js';
 import { createModelTuningSchema, modelNamePattern } from '../config/config-schema.js';
+import { RefusalError } from '../errors.js';
 import { formatIssues } from '../zod-issues.js';
 import { mergeTuning } from '../config/tuning-defaults.js';
 
@@ -81,7 +82,7 @@ export async function scanModel(
 /**
  * Reads `<model>/config.yaml` (operator-owned tuning) and merges it over the defaults.
  *
- * @throws Error naming every invalid field.
+ * @throws RefusalError `tuning-invalid` naming every invalid field.
  */
 export async function readModelTuning(
   modelDir: string,
@@ -96,11 +97,17 @@ export async function readModelTuning(
   }
   const doc = parseDocument(text, { uniqueKeys: true });
   if (doc.errors.length > 0) {
-    throw new Error(`config.yaml: ${doc.errors.map((e) => e.message.split('\n')[0]).join('; ')}`);
+    throw new RefusalError(
+      'tuning-invalid',
+      `config.yaml: ${doc.errors.map((e) => e.message.split('\n')[0]).join('; ')}`,
+    );
   }
   const parsed = createModelTuningSchema().safeParse(doc.toJS({ maxAliasCount: 100 }) ?? {});
   if (!parsed.success) {
-    throw new Error(`config.yaml: ${formatIssues(parsed.error.issues).join('; ')}`);
+    throw new RefusalError(
+      'tuning-invalid',
+      `config.yaml: ${formatIssues(parsed.error.issues).join('; ')}`,
+    );
   }
   return mergeTuning(defaults, parsed.data);
 }

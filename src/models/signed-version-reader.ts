@@ -1,5 +1,6 @@
 import { lstat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { RefusalError } from '../errors.js';
 import { ModelContentError } from './external-data.js';
 import { verifyModelDirectory } from './oms/verify-model.js';
 import type { TrustPolicy } from './trust-policy.js';
@@ -25,13 +26,17 @@ export function createSignedVersionReader(options: SignedVersionReaderOptions): 
   return async (dir, model) => {
     if (!(await hasSignatureFile(dir))) {
       if (options.allowUnsigned) return readUnsignedVersion(dir);
-      throw new Error(
+      throw new RefusalError(
+        'unsigned',
         'no signature (model.sig): sign the version with `npx bastion sign` and trust the publisher key in models.trustedKeys',
       );
     }
     const trust = options.trust.forModel(model);
     if (trust.names.length === 0) {
-      throw new Error(`no trusted key, root or identity may sign model "${model}"`);
+      throw new RefusalError(
+        'no-trusted-signer',
+        `no trusted key, root or identity may sign model "${model}"`,
+      );
     }
     const verified = await verifyModelDirectory({
       root: dir,
