@@ -4,6 +4,7 @@ import { parseDocument } from 'yaml';
 import type { ModelTuning } from '../config/config-schema.js';
 import { createModelTuningSchema, modelNamePattern } from '../config/config-schema.js';
 import { RefusalError } from '../errors.js';
+import { unlessMissing } from '../fs-files.js';
 import { formatIssues } from '../zod-issues.js';
 import { mergeTuning } from '../config/tuning-defaults.js';
 
@@ -88,13 +89,8 @@ export async function readModelTuning(
   modelDir: string,
   defaults: ModelTuning,
 ): Promise<ModelTuning> {
-  let text: string;
-  try {
-    text = await readFile(join(modelDir, 'config.yaml'), 'utf8');
-  } catch (error) {
-    if (isNotFound(error)) return defaults;
-    throw error;
-  }
+  const text = await unlessMissing(readFile(join(modelDir, 'config.yaml'), 'utf8'));
+  if (text === undefined) return defaults;
   const doc = parseDocument(text, { uniqueKeys: true });
   if (doc.errors.length > 0) {
     throw new RefusalError(
@@ -110,8 +106,4 @@ export async function readModelTuning(
     );
   }
   return mergeTuning(defaults, parsed.data);
-}
-
-function isNotFound(error: unknown): boolean {
-  return error instanceof Error && 'code' in error && error.code === 'ENOENT';
 }

@@ -1,6 +1,7 @@
 import { lstat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { RefusalError } from '../errors.js';
+import { isNotFound } from '../fs-files.js';
 import { ModelContentError } from './external-data.js';
 import { verifyModelDirectory } from './oms/verify-model.js';
 import type { TrustPolicy } from './trust-policy.js';
@@ -67,7 +68,7 @@ export async function hasSignatureFile(dir: string): Promise<boolean> {
     return true;
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') return false;
+    if (isNotFound(error)) return false;
     throw new ModelContentError(
       'unreadable',
       `the signature file model.sig cannot be looked up (${code ?? String(error)}); fix the version folder's permissions`,
