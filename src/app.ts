@@ -73,57 +73,11 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   const { config } = deps;
   const helmetOptions = securityHeaderOptions(config.server.tls !== undefined);
   const securityHeaders = computeSecurityHeaders(helmetOptions);
-  const checkingInterval = connectionsCheckingIntervalFor(config.server.headersTimeoutMs);
-  const https = deps.serverOptions?.https;
   const jsonBodyBytes = Math.min(config.limits.jsonBodyBytes, config.limits.bodyBytes);
-  const app = Fastify({
-    loggerInstance: deps.logger,
-    // No "incoming request"/"request completed" lines: the audit log records every request to a
-    // model route, and two app-log lines per request cost more CPU than a small model's inference.
-    // Errors are still logged by the error handler; `logging.level: debug` adds a line per request.
-    logController: new LogController({ disableRequestLogging: true }),
-    bodyLimit: config.limits.bodyBytes,
-    genReqId: requestIdFor,
-    requestIdHeader: false,
-    trustProxy: config.server.trustProxy,
-    onProtoPoisoning: 'error',
-    onConstructorPoisoning: 'error',
-    // Requests arriving while closing are refused by our own hook below, so they are audited.
-    return503OnClosing: false,
-    forceCloseConnections: 'idle',
-    keepAliveTimeout: config.server.keepAliveTimeoutMs,
-    requestTimeout: config.server.requestTimeoutMs,
-    routerOptions: { maxParamLength: 256, ignoreTrailingSlash: false },
-    frameworkErrors: createFrameworkErrorHandler({
-      headers: securityHeaders,
-      failClosed: config.audit.failClosed === true,
-      audit:
-        deps.audit === undefined
-          ? undefined
-          : async (request, reply) => {
-              if (/^\/v2\/(models|repository)\//.test(request.url)) {
-                await deps.audit?.append(auditEntryOf(request, reply));
-              }
-            },
-    }),
-    clientErrorHandler: createClientErrorHandler(securityHeaders),
-    http: { connectionsCheckingInterval: checkingInterval },
-    ...deps.serverOptions,
-    ...(typeof https === 'object' && https !== null
-      ? { https: { ...https, connectionsCheckingInterval: checkingInterval } }
-      : {}),
-  });
+  const app = createServer(deps, securityHeaders);
   const routes = recordRoutes(app);
-  app.server.headersTimeout = config.server.headersTimeoutMs;
-  app.server.maxConnections = config.server.maxConnections;
   const parsePool = createJsonParsePool({ threads: 2, maxQueue: 64 });
   app.addHook('onClose', () => parsePool.close());
-  limitConnectionsPerAddress(app.server, {
-    maxPerAddress: config.server.maxConnectionsPerIp,
-    onRefused: (address) => {
-      deps.logger.warn({ ip: address }, 'connection refused: server.maxConnectionsPerIp reached');
-    },
-  });
 
   // The edge, for every request: its state and id, security headers, body parsing and errors.
   await app.register(requestStatePlugin);
@@ -232,4 +186,64 @@ async function registerAuthenticatedEdge(
   });
   await scope.register(responseCompressionPlugin);
   await scope.register(bodyDecodingPlugin, { bodyBytes: config.limits.bodyBytes, jsonBodyBytes });
+}
+
+/**
+ * The Fastify instance and its HTTP server: timeouts and connection limits from `server.*`, the
+ * request id, and the answers to what the router and Node's parser refuse (with the security
+ * headers, since no hook runs for those).
+ */
+function createServer(
+  deps: AppDependencies,
+  securityHeaders: Readonly<Record<string, string>>,
+): FastifyInstance {
+  const { config } = deps;
+  const checkingInterval = connectionsCheckingIntervalFor(config.server.headersTimeoutMs);
+  const https = deps.serverOptions?.https;
+  const app = Fastify({
+    loggerInstance: deps.logger,
+    // No "incoming request"/"request completed" lines: the audit log records every request to a
+    // model route, and two app-log lines per request cost more CPU than a small model's inference.
+    // Errors are still logged by the error handler; `logging.level: debug` adds a line per request.
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: config.limits.bodyBytes,
+    genReqId: requestIdFor,
+    requestIdHeader: false,
+    trustProxy: config.server.trustProxy,
+    onProtoPoisoning: 'error',
+    onConstructorPoisoning: 'error',
+    // Requests arriving while closing are refused by our own hook below, so they are audited.
+    return503OnClosing: false,
+    forceCloseConnections: 'idle',
+    keepAliveTimeout: config.server.keepAliveTimeoutMs,
+    requestTimeout: config.server.requestTimeoutMs,
+    routerOptions: { maxParamLength: 256, ignoreTrailingSlash: false },
+    frameworkErrors: createFrameworkErrorHandler({
+      headers: securityHeaders,
+      failClosed: config.audit.failClosed === true,
+      audit:
+        deps.audit === undefined
+          ? undefined
+          : async (request, reply) => {
+              if (/^\/v2\/(models|repository)\//.test(request.url)) {
+                await deps.audit?.append(auditEntryOf(request, reply));
+              }
+            },
+    }),
+    clientErrorHandler: createClientErrorHandler(securityHeaders),
+    http: { connectionsCheckingInterval: checkingInterval },
+    ...deps.serverOptions,
+    ...(typeof https === 'object' && https !== null
+      ? { https: { ...https, connectionsCheckingInterval: checkingInterval } }
+      : {}),
+  });
+  app.server.headersTimeout = config.server.headersTimeoutMs;
+  app.server.maxConnections = config.server.maxConnections;
+  limitConnectionsPerAddress(app.server, {
+    maxPerAddress: config.server.maxConnectionsPerIp,
+    onRefused: (address) => {
+      deps.logger.warn({ ip: address }, 'connection refused: server.maxConnectionsPerIp reached');
+    },
+  });
+  return app;
 }
