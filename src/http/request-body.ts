@@ -1,8 +1,10 @@
 import { PassThrough, type Readable } from 'node:stream';
 import { createGunzip, createInflate, type Gunzip, type Inflate } from 'node:zlib';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { definePlugin } from './define-plugin.js';
 import { BastionError } from '../errors.js';
 import { headerLengthHeader } from './binary-body.js';
+import { notFoundError } from './error-handler.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -72,42 +74,41 @@ export function inflateBody(
 }
 
 /**
- * The edge's `preParsing` step, for every route: refuse before reading (404, 405), give a body
- * without Content-Type its default type (JSON, or the binary tensor extension when
- * `Inference-Header-Content-Length` is present: tritonclient sends none), and decode
- * `Content-Encoding` gzip/deflate (anything else is 415). Registered on the root, so it runs
- * before the authenticated scope's own hooks; those run before any parser reads the body.
+ * The edge's body steps, for every route, registered on the root so they run before the
+ * authenticated scope's own hooks: `preParsing` refuses before any body is read (404, and the
+ * 405 routes' `config.refuse`), and `onResponse` drains what an early answer left unread.
  */
-export function registerRequestBodyHooks(
-  app: FastifyInstance,
-  limits: { bodyBytes: number },
-): void {
-  app.addHook('preParsing', async (request, _reply, payload) => {
-    if (request.is404) throw new BastionError('NOT_FOUND', 'no such route');
-    const refuse = request.routeOptions.config.refuse;
-    if (refuse !== undefined) throw refuse();
-    return payload;
-  });
-
-  app.addHook('onResponse', (request, _reply, done) => {
-    // Answered before the body was read (404, 405, 401, 403, 429, 415): Node reads the rest and
-    // drops it unparsed, so the client gets its answer (closing now would reset a client still
-    // sending) and its next request on the connection starts where it should. A declared length
-    // is at most bodyBytes (more was refused up front); a chunked body is cut off past it.
-    const raw = request.raw;
-    if (raw.complete || !hasBody(request)) {
-      done();
-      return;
-    }
-    let drained = 0;
-    raw.on('data', (chunk: Buffer) => {
-      drained += chunk.length;
-      if (drained > limits.bodyBytes) raw.socket.destroy();
-
-      done();
+export const requestBodyPlugin = definePlugin(
+  (app: FastifyInstance, limits: { bodyBytes: number }, done: (error?: Error) => void) => {
+    app.addHook('preParsing', async (request, _reply, payload) => {
+      if (request.is404) throw notFoundError();
+      const refuse = request.routeOptions.config.refuse;
+      if (refuse !== undefined) throw refuse();
+      return payload;
     });
-  });
-}
+
+    app.addHook('onResponse', (request, _reply, next) => {
+      // Answered before the body was read (404, 405, 401, 403, 429, 415): Node reads the rest and
+      // drops it unparsed, so the client gets its answer (closing now would reset a client still
+      // sending) and its next request on the connection starts where it should. A declared length
+      // is at most bodyBytes (more was refused up front); a chunked body is cut off past it.
+      const raw = request.raw;
+      if (raw.complete || !hasBody(request)) {
+        next();
+        return;
+      }
+      let drained = 0;
+      raw.on('data', (chunk: Buffer) => {
+        drained += chunk.length;
+        if (drained > limits.bodyBytes) raw.socket.destroy();
+
+        next();
+      });
+    });
+    done();
+  },
+  { name: 'bastion-request-body', dependencies: ['bastion-error-handler'] },
+);
 
 /** Stops inflating once the answer is out (a parser error, a refusal): nothing reads it then. */
 function stopWithReply(reply: FastifyReply, body: DecodedBody): DecodedBody {
@@ -120,40 +121,48 @@ function stopWithReply(reply: FastifyReply, body: DecodedBody): DecodedBody {
 
 /**
  * The preParsing step that runs after authentication and rate limiting (registered in the
- * authenticated scope after them): content type default and content decoding, which read the body.
+ * authenticated scope after them), before any parser reads the body: a body without Content-Type
+ * gets its default type (JSON, or the binary tensor extension when
+ * `Inference-Header-Content-Length` is present: tritonclient sends none), and `Content-Encoding`
+ * gzip/deflate is decoded (anything else is 415).
  */
-export function registerBodyDecoding(
-  scope: FastifyInstance,
-  limits: { bodyBytes: number; jsonBodyBytes: number },
-): void {
-  // The parser's own limit: past it the parser stops listening, and so must the inflater.
-  const limitFor = (request: FastifyRequest): number =>
-    /^application\/json\b/i.test(request.headers['content-type'] ?? '')
-      ? limits.jsonBodyBytes
-      : limits.bodyBytes;
-  scope.addHook('preParsing', async (request, reply, payload) => {
-    if (!hasBody(request)) return payload;
-    if (request.headers['content-type'] === undefined) {
-      request.headers['content-type'] =
-        request.headers[headerLengthHeader] === undefined
-          ? 'application/json'
-          : 'application/octet-stream';
-    }
-    const encoding = (request.headers['content-encoding'] ?? 'identity').trim().toLowerCase();
-    switch (encoding) {
-      case 'identity':
-      case '':
-        return payload;
-      case 'gzip':
-      case 'x-gzip':
-        return stopWithReply(reply, inflateBody(payload, 'gzip', limitFor(request)));
-      case 'deflate':
-        return stopWithReply(reply, inflateBody(payload, 'deflate', limitFor(request)));
-      default:
-        throw new BastionError(
-          'UNSUPPORTED_MEDIA_TYPE',
-          'Content-Encoding must be gzip, deflate or identity',
-        );
-    }
-  });
-}
+export const bodyDecodingPlugin = definePlugin(
+  (
+    scope: FastifyInstance,
+    limits: { bodyBytes: number; jsonBodyBytes: number },
+    done: (error?: Error) => void,
+  ) => {
+    // The parser's own limit: past it the parser stops listening, and so must the inflater.
+    const limitFor = (request: FastifyRequest): number =>
+      /^application\/json\b/i.test(request.headers['content-type'] ?? '')
+        ? limits.jsonBodyBytes
+        : limits.bodyBytes;
+    scope.addHook('preParsing', async (request, reply, payload) => {
+      if (!hasBody(request)) return payload;
+      if (request.headers['content-type'] === undefined) {
+        request.headers['content-type'] =
+          request.headers[headerLengthHeader] === undefined
+            ? 'application/json'
+            : 'application/octet-stream';
+      }
+      const encoding = (request.headers['content-encoding'] ?? 'identity').trim().toLowerCase();
+      switch (encoding) {
+        case 'identity':
+        case '':
+          return payload;
+        case 'gzip':
+        case 'x-gzip':
+          return stopWithReply(reply, inflateBody(payload, 'gzip', limitFor(request)));
+        case 'deflate':
+          return stopWithReply(reply, inflateBody(payload, 'deflate', limitFor(request)));
+        default:
+          throw new BastionError(
+            'UNSUPPORTED_MEDIA_TYPE',
+            'Content-Encoding must be gzip, deflate or identity',
+          );
+      }
+    });
+    done();
+  },
+  { name: 'bastion-body-decoding', dependencies: ['bastion-error-handler'] },
+);
