@@ -116,10 +116,7 @@ export function recordModelEvent(
       return;
     case 'refused':
       metrics?.modelLoads.inc({ model, version, result: 'refused' });
-      metrics?.modelRefusals.inc({
-        model,
-        reason: /^([a-z][a-z0-9-]+): /.exec(event.reason)?.[1] ?? 'other',
-      });
+      metrics?.modelRefusals.inc({ model, reason: event.code ?? 'other' });
       audit({ event: 'model.refused', outcome: 'denied', model, version, reason: event.reason });
       return;
     case 'unload':

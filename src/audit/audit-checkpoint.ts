@@ -5,9 +5,10 @@
  * records cut from the end, a deleted log or a replaced head are found even though each remaining
  * record still verifies. The same object, logged periodically, is the external witness.
  */
-import { createHash, createHmac, randomUUID } from 'node:crypto';
-import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
+import { createHash, createHmac } from 'node:crypto';
+import { mkdir, readFile } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
+import { unlessMissing, writeFileAtomic } from '../fs-files.js';
 import { canonicalJson } from './audit-hash.js';
 
 /** A head checkpoint as stored (JSON) and as logged by the witness. */
@@ -112,14 +113,8 @@ export async function readAuditCheckpoint(
   path: string,
   key: Uint8Array | undefined,
 ): Promise<AuditCheckpoint | string | undefined> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw error;
-  }
-  return parseAuditCheckpoint(text, key);
+  const text = await unlessMissing(readFile(path, 'utf8'));
+  return text === undefined ? undefined : parseAuditCheckpoint(text, key);
 }
 
 /**
@@ -134,33 +129,11 @@ export async function writeAuditCheckpoint(
   durable: boolean,
 ): Promise<void> {
   await mkdir(dirname(path), { recursive: true, mode: 0o700 });
-  const temp = `${path}.${process.pid}.${randomUUID()}.tmp`;
-  const handle = await open(temp, 'wx', 0o600);
-  try {
-    await handle.writeFile(`${JSON.stringify(checkpoint)}\n`, 'utf8');
-    if (durable) await handle.sync();
-  } catch (error) {
-    await handle.close();
-    await unlink(temp).catch(() => undefined);
-    throw error;
-  }
-  await handle.close();
-  try {
-    await rename(temp, path);
-  } catch (error) {
-    await unlink(temp).catch(() => undefined);
-    throw error;
-  }
-  if (durable) {
-    const dir = await open(dirname(path), 'r');
-    try {
-      await dir.sync();
-    } catch {
-      // Some file systems refuse fsync on a directory; the rename itself has happened.
-    } finally {
-      await dir.close();
-    }
-  }
+  await writeFileAtomic(path, `${JSON.stringify(checkpoint)}\n`, {
+    mode: 0o600,
+    overwrite: true,
+    durable,
+  });
 }
 
 /** Keeps the checkpoint file in step with the log's durable head; see {@link createCheckpointKeeper}. */

@@ -1,5 +1,6 @@
 import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { definePlugin } from './define-plugin.js';
 import { BastionError } from '../errors.js';
 import { v2DatatypeOf } from '../inference/datatypes.js';
 import type { TensorSpec } from '../inference/engine.js';
@@ -15,7 +16,13 @@ import type { BoundInferRequest } from '../inference/input-schema.js';
 import { takeModelFields } from './infer-body.js';
 import { DeferredJsonBody } from './json-body.js';
 import type { JsonParsePool } from './json-parse-pool.js';
-import { type ModelParams, parseModelParams } from './route-params.js';
+import { modelMetadataResponse, modelReadyResponse, okResponseSchema } from './openapi-schemas.js';
+import {
+  type ModelParams,
+  modelParamsError,
+  modelParamsJsonSchema,
+  parseModelParams,
+} from './route-params.js';
 import { type PolicyReport, quotaHeaders } from '../policy/policy-enforcer.js';
 
 /** Dependencies of the model routes. */
@@ -30,75 +37,88 @@ export interface ModelRoutesOptions {
   readonly parsePool: JsonParsePool;
 }
 
-/** Per-route policy read by the auth and audit hooks (STYLE.md: the rate-limit/helmet idiom). */
-export interface RoutePolicy {
-  /**
-   * What the caller must hold: a model's infer scope, the manage scope, or any valid token.
-   * `none`: answered before authentication (audited 405 and 404 answers on model paths).
-   */
-  readonly access: 'infer' | 'manage' | 'token' | 'none';
-  /** Whether requests to this route get an audit record. */
-  readonly audit: boolean;
-}
+/** The two paths of every model route: the highest ready version, or one version. */
+export const modelPrefixes = ['/v2/models/:model', '/v2/models/:model/versions/:version'] as const;
 
-declare module 'fastify' {
-  interface FastifyContextConfig {
-    policy?: RoutePolicy;
-  }
-  interface FastifyRequest {
-    /** The model version that served (or was chosen for) this request, for audit and metrics. */
-    bastionTarget?: { model: string; version: number | undefined };
-    /** Why the model's policy flagged an allowed request (audit `reason`), e.g. `ood-flagged`. */
-    policyReason?: string;
-  }
-}
+const infer = { policy: { access: 'infer', audit: true } } as const;
+const params = { params: modelParamsJsonSchema };
 
-/** `GET /v2/models/...` metadata and ready, `POST .../infer`. */
-export function registerModelRoutes(app: FastifyInstance, options: ModelRoutesOptions): void {
-  const { registry, inference, maxJsonOutputElements, jsonHeaderBytes, parsePool } = options;
-  const infer = { policy: { access: 'infer', audit: true } } as const;
+/**
+ * `GET /v2/models/...` metadata and ready, `POST .../infer` (in their own scope, the only one
+ * that accepts the binary tensor extension). Path parameters are validated by their schema; the
+ * metadata and ready answers are serialized by theirs. The infer answer is written directly from
+ * the output tensors (tensor-json.ts), so it declares no response schema.
+ */
+export const modelRoutesPlugin = definePlugin(
+  async (app: FastifyInstance, options: ModelRoutesOptions) => {
+    const { registry } = options;
+    for (const prefix of modelPrefixes) {
+      app.get(
+        prefix,
+        {
+          config: infer,
+          schema: { ...params, response: okResponseSchema(modelMetadataResponse) },
+          schemaErrorFormatter: modelParamsError,
+        },
+        (request: FastifyRequest<{ Params: ModelParams }>) => {
+          const { model, version } = parseModelParams(request.params);
+          request.bastionTarget = { model, version };
+          const lease = registry.acquire(model, version);
+          try {
+            return metadataOf(lease.version, readyVersions(registry, model));
+          } finally {
+            lease.release();
+          }
+        },
+      );
 
-  for (const prefix of ['/v2/models/:model', '/v2/models/:model/versions/:version']) {
-    app.get(prefix, { config: infer }, (request: FastifyRequest<{ Params: ModelParams }>) => {
-      const { model, version } = parseModelParams(request.params);
-      request.bastionTarget = { model, version };
-      const lease = registry.acquire(model, version);
-      try {
-        return metadataOf(lease.version, readyVersions(registry, model));
-      } finally {
-        lease.release();
-      }
-    });
+      app.get(
+        `${prefix}/ready`,
+        {
+          config: infer,
+          schema: { ...params, response: okResponseSchema(modelReadyResponse) },
+          schemaErrorFormatter: modelParamsError,
+        },
+        async (request: FastifyRequest<{ Params: ModelParams }>, reply: FastifyReply) => {
+          const { model, version } = parseModelParams(request.params);
+          request.bastionTarget = { model, version };
+          try {
+            registry.acquire(model, version).release();
+          } catch (error) {
+            // Not ready is an answer: 503 with the body clients parse (`name`, `ready`).
+            if (!(error instanceof BastionError) || error.code !== 'MODEL_NOT_READY') throw error;
+            throw new BastionError(error.code, error.message, {
+              retryAfterSec: error.retryAfterSec ?? 5,
+              body: { name: model, ready: false },
+            });
+          }
+          return reply.code(200).send({ name: model, ready: true });
+        },
+      );
+    }
+    await app.register(inferRoutes, options);
+  },
+  {
+    name: 'bastion-model-routes',
+    dependencies: ['bastion-request-state', 'bastion-error-handler', 'bastion-json-body'],
+    decorators: { request: ['principal', 'bastionTarget', 'policyReason', 'inputSha256'] },
+  },
+);
 
-    app.get(
-      `${prefix}/ready`,
-      { config: infer },
-      async (request: FastifyRequest<{ Params: ModelParams }>, reply: FastifyReply) => {
-        const { model, version } = parseModelParams(request.params);
-        request.bastionTarget = { model, version };
-        try {
-          registry.acquire(model, version).release();
-        } catch (error) {
-          // Not ready is an answer, not a failure: 503 with the body clients parse.
-          if (!(error instanceof BastionError) || error.code !== 'MODEL_NOT_READY') throw error;
-          request.failure = { code: error.code, reason: undefined };
-          return reply
-            .code(503)
-            .header('retry-after', String(error.retryAfterSec ?? 5))
-            .send({ name: model, ready: false, error: error.message, code: error.code });
-        }
-        return reply.code(200).send({ name: model, ready: true });
-      },
-    );
-  }
-
-  // The infer routes get their own scope so that only they accept the binary tensor extension.
-  void app.register((scope, _options, done) => {
-    registerBinaryBodyParser(scope, jsonHeaderBytes);
-    for (const prefix of ['/v2/models/:model', '/v2/models/:model/versions/:version']) {
+/** The infer routes, encapsulated: only they accept the binary tensor extension's media types. */
+const inferRoutes = definePlugin(
+  (scope: FastifyInstance, options: ModelRoutesOptions, done: (error?: Error) => void) => {
+    const { inference, maxJsonOutputElements, parsePool } = options;
+    registerBinaryBodyParser(scope, options.jsonHeaderBytes);
+    for (const prefix of modelPrefixes) {
       scope.post(
         `${prefix}/infer`,
-        { config: { ...infer, offThreadJson: true } },
+        {
+          config: { ...infer, offThreadJson: true },
+          // Params only: the answer is a string written from the tensors (no serializer runs).
+          schema: params,
+          schemaErrorFormatter: modelParamsError,
+        },
         async (request: FastifyRequest<{ Params: ModelParams }>, reply: FastifyReply) => {
           const { model, version } = parseModelParams(request.params);
           request.bastionTarget = { model, version };
@@ -119,7 +139,7 @@ export function registerModelRoutes(app: FastifyInstance, options: ModelRoutesOp
                 body: undefined,
                 bind: binderOf(request, parsePool),
                 controller,
-                caller: request.principal,
+                caller: request.principal ?? undefined,
                 maxJsonOutputElements,
               },
               {
@@ -146,8 +166,9 @@ export function registerModelRoutes(app: FastifyInstance, options: ModelRoutesOp
       );
     }
     done();
-  });
-}
+  },
+  { name: 'bastion-infer-routes', encapsulate: true },
+);
 
 /** Binary answers up to this size are sent as one buffer; larger ones as their parts. */
 const concatAnswerBytes = 64 * 1024;
@@ -208,11 +229,6 @@ function metadataOf(ready: ServedVersion, versions: string[]) {
     inputs: ready.signature.inputs.map(tensor),
     outputs: ready.signature.outputs.map(tensor),
   };
-}
-
-/** The v2 "method not allowed" error for a known path. */
-export function methodNotAllowedError(allow: string): BastionError {
-  return new BastionError('METHOD_NOT_ALLOWED', `this path accepts ${allow} only`);
 }
 
 /**

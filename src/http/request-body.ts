@@ -2,8 +2,10 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { PassThrough, type Readable } from 'node:stream';
 import { createGunzip, createInflate, type Gunzip, type Inflate } from 'node:zlib';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { definePlugin } from './define-plugin.js';
 import { BastionError } from '../errors.js';
 import { headerLengthHeader } from './binary-body.js';
+import { notFoundError } from './error-handler.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -73,32 +75,43 @@ export function inflateBody(
 }
 
 /**
- * The edge's `preParsing` step, for every route: refuse before reading (404, 405), give a body
- * without Content-Type its default type (JSON, or the binary tensor extension when
- * `Inference-Header-Content-Length` is present: tritonclient sends none), and decode
- * `Content-Encoding` gzip/deflate (anything else is 415). Registered on the root, so it runs
- * before the authenticated scope's own hooks; those run before any parser reads the body.
+ * The edge's body steps, for every route, registered on the root so they run before the
+ * authenticated scope's own hooks: `preParsing` refuses before any body is read (404, and the
+ * 405 routes' `config.refuse`), and `onResponse` drains what an early answer left unread.
+ */
+/**
+ * The edge's body hooks: 404 and refused routes answer before any body is read, and a body that
+ * was answered early is drained without resetting the client ({@link discardUnreadBody}).
  */
 export function registerRequestBodyHooks(
   app: FastifyInstance,
   limits: { bodyBytes: number },
 ): void {
   app.addHook('preParsing', async (request, _reply, payload) => {
-    if (request.is404) throw new BastionError('NOT_FOUND', 'no such route');
+    if (request.is404) throw notFoundError();
     const refuse = request.routeOptions.config.refuse;
     if (refuse !== undefined) throw refuse();
     return payload;
   });
 
-  app.addHook('onSend', (request, reply, payload, done) => {
+  app.addHook('onSend', (request, reply, payload, next) => {
     // Answered before the body was read (404, 405, 401, 403, 429, 415, 413): the rest is read
     // and dropped unparsed, so the client gets its answer and its next request on the
     // connection starts where it should.
     const raw = request.raw;
     if (!raw.complete && hasBody(request)) discardUnreadBody(raw, reply.raw, limits.bodyBytes);
-    done(null, payload);
+    next(null, payload);
   });
 }
+
+/** {@link registerRequestBodyHooks} as the app's plugin. */
+export const requestBodyPlugin = definePlugin(
+  (app: FastifyInstance, limits: { bodyBytes: number }, done: (error?: Error) => void) => {
+    registerRequestBodyHooks(app, limits);
+    done();
+  },
+  { name: 'bastion-request-body', dependencies: ['bastion-error-handler'] },
+);
 
 /**
  * How long a connection that is being closed keeps reading (and dropping) a client's unread
@@ -176,40 +189,48 @@ function stopWithReply(reply: FastifyReply, body: DecodedBody): DecodedBody {
 
 /**
  * The preParsing step that runs after authentication and rate limiting (registered in the
- * authenticated scope after them): content type default and content decoding, which read the body.
+ * authenticated scope after them), before any parser reads the body: a body without Content-Type
+ * gets its default type (JSON, or the binary tensor extension when
+ * `Inference-Header-Content-Length` is present: tritonclient sends none), and `Content-Encoding`
+ * gzip/deflate is decoded (anything else is 415).
  */
-export function registerBodyDecoding(
-  scope: FastifyInstance,
-  limits: { bodyBytes: number; jsonBodyBytes: number },
-): void {
-  // The parser's own limit: past it the parser stops listening, and so must the inflater.
-  const limitFor = (request: FastifyRequest): number =>
-    /^application\/json\b/i.test(request.headers['content-type'] ?? '')
-      ? limits.jsonBodyBytes
-      : limits.bodyBytes;
-  scope.addHook('preParsing', async (request, reply, payload) => {
-    if (!hasBody(request)) return payload;
-    if (request.headers['content-type'] === undefined) {
-      request.headers['content-type'] =
-        request.headers[headerLengthHeader] === undefined
-          ? 'application/json'
-          : 'application/octet-stream';
-    }
-    const encoding = (request.headers['content-encoding'] ?? 'identity').trim().toLowerCase();
-    switch (encoding) {
-      case 'identity':
-      case '':
-        return payload;
-      case 'gzip':
-      case 'x-gzip':
-        return stopWithReply(reply, inflateBody(payload, 'gzip', limitFor(request)));
-      case 'deflate':
-        return stopWithReply(reply, inflateBody(payload, 'deflate', limitFor(request)));
-      default:
-        throw new BastionError(
-          'UNSUPPORTED_MEDIA_TYPE',
-          'Content-Encoding must be gzip, deflate or identity',
-        );
-    }
-  });
-}
+export const bodyDecodingPlugin = definePlugin(
+  (
+    scope: FastifyInstance,
+    limits: { bodyBytes: number; jsonBodyBytes: number },
+    done: (error?: Error) => void,
+  ) => {
+    // The parser's own limit: past it the parser stops listening, and so must the inflater.
+    const limitFor = (request: FastifyRequest): number =>
+      /^application\/json\b/i.test(request.headers['content-type'] ?? '')
+        ? limits.jsonBodyBytes
+        : limits.bodyBytes;
+    scope.addHook('preParsing', async (request, reply, payload) => {
+      if (!hasBody(request)) return payload;
+      if (request.headers['content-type'] === undefined) {
+        request.headers['content-type'] =
+          request.headers[headerLengthHeader] === undefined
+            ? 'application/json'
+            : 'application/octet-stream';
+      }
+      const encoding = (request.headers['content-encoding'] ?? 'identity').trim().toLowerCase();
+      switch (encoding) {
+        case 'identity':
+        case '':
+          return payload;
+        case 'gzip':
+        case 'x-gzip':
+          return stopWithReply(reply, inflateBody(payload, 'gzip', limitFor(request)));
+        case 'deflate':
+          return stopWithReply(reply, inflateBody(payload, 'deflate', limitFor(request)));
+        default:
+          throw new BastionError(
+            'UNSUPPORTED_MEDIA_TYPE',
+            'Content-Encoding must be gzip, deflate or identity',
+          );
+      }
+    });
+    done();
+  },
+  { name: 'bastion-body-decoding', dependencies: ['bastion-error-handler'] },
+);

@@ -4,7 +4,7 @@
  * `"<score>:<index>"` strings, highest score first, with `:<label>` when the model version's
  * signed folder carries `labels.txt` (one label per line, line N labelling class N).
  */
-import { BastionError } from '../errors.js';
+import { BastionError, RefusalError } from '../errors.js';
 import type { HostTensor, TensorSpec } from './engine.js';
 import { float16Value } from './float16.js';
 import { inSlices, type MaybePromise } from './slices.js';
@@ -19,14 +19,25 @@ const maxLabels = 1_000_000;
  * Parses a labels file: one label per line (LF or CRLF), a trailing empty line ignored. A label
  * may be empty (that class then gets no `:<label>` suffix).
  *
- * @throws Error when the file is not UTF-8 text or holds more than a million lines.
+ * @throws RefusalError `labels-invalid` when the file is not UTF-8 text or holds more than a
+ *   million lines.
  */
 export function parseLabels(bytes: Uint8Array): readonly string[] {
-  const text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch (error) {
+    throw new RefusalError('labels-invalid', `${labelsFileName} is not UTF-8 text`, {
+      cause: error,
+    });
+  }
   const lines = text.split(/\r?\n/);
   if (lines.at(-1) === '') lines.pop();
   if (lines.length > maxLabels)
-    throw new Error(`${labelsFileName} holds more than ${maxLabels} lines`);
+    throw new RefusalError(
+      'labels-invalid',
+      `${labelsFileName} holds more than ${maxLabels} lines`,
+    );
   return Object.freeze(lines);
 }
 

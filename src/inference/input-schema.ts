@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { BastionError, type ErrorCode } from '../errors.js';
+import { formatIssue } from '../zod-issues.js';
 import type { HostTensor, ModelSignature, TensorSpec } from './engine.js';
 import { elementTypeOf, isV2Datatype, v2DatatypeOf } from './datatypes.js';
 import { decodeBinaryElements } from './binary-tensor.js';
@@ -351,24 +352,5 @@ function toBastionError(issues: readonly z.core.$ZodIssue[]): BastionError {
   const params =
     issue.code === 'custom' ? (issue.params as { code?: ErrorCode } | undefined) : undefined;
   if (params?.code !== undefined) return new BastionError(params.code, issue.message);
-  const where = describePath(issue.path);
-  if (issue.code === 'unrecognized_keys') {
-    return new BastionError(
-      'INVALID_REQUEST',
-      `${where}: unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}`,
-    );
-  }
-  if (issue.code === 'invalid_type' && /received undefined/.test(issue.message)) {
-    return new BastionError('INVALID_REQUEST', `${where}: is required`);
-  }
-  return new BastionError('INVALID_REQUEST', `${where}: ${issue.message}`);
-}
-
-function describePath(path: readonly PropertyKey[]): string {
-  if (path.length === 0) return 'request body';
-  let out = '';
-  for (const part of path) {
-    out += typeof part === 'number' ? `[${part}]` : out === '' ? String(part) : `.${String(part)}`;
-  }
-  return out;
+  return new BastionError('INVALID_REQUEST', formatIssue(issue, 'request'));
 }

@@ -7,6 +7,7 @@
  * `nodejs_eventloop_lag_p50/p90/p99_seconds`, measured by `perf_hooks.monitorEventLoopDelay`).
  */
 import { Registry, collectDefaultMetrics } from 'prom-client';
+import { allRefusalCodes } from '../errors.js';
 import {
   type AuditCounts,
   type HistogramBuckets,
@@ -76,8 +77,9 @@ export interface Metrics {
     inc(labels: ModelVersionLabels & { readonly result: ModelLoadResult }): void;
   };
   /**
-   * `bastion_model_refusals_total{model,reason}`: why versions were refused, by the stable code
-   * their reason starts with (`untrusted-identity`, `tlog-invalid`, `digest-mismatch`, …).
+   * `bastion_model_refusals_total{model,reason}`: why versions were refused, by their refusal
+   * code (`untrusted-identity`, `tlog-invalid`, `digest-mismatch`, … `refusalCodes` in
+   * errors.ts); `other` for a failure without one.
    */
   readonly modelRefusals: { inc(labels: ModelLabels & { readonly reason: string }): void };
   /** `bastion_audit_write_failures_total`. */
@@ -217,7 +219,6 @@ function modelMetrics(
   | 'rateLimited'
 > {
   const reasonGuard = createLabelGuard();
-  const refusalGuard = createLabelGuard({ pattern: /^[a-z][a-z0-9-]{0,63}$/ });
   return {
     modelPlacement: {
       set: (rows) => {
@@ -242,7 +243,11 @@ function modelMetrics(
     },
     modelRefusals: {
       inc: (l) => {
-        c.modelRefusals.inc({ ...m(l), reason: refusalGuard(l.reason) });
+        // A closed set: the refusal codes (errors.ts), anything else `other`.
+        c.modelRefusals.inc({
+          ...m(l),
+          reason: allRefusalCodes.has(l.reason) ? l.reason : 'other',
+        });
       },
     },
     auditWriteFailures: {

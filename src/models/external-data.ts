@@ -6,6 +6,7 @@
  * of the same version folder that was read (and, when signed, verified) with it; those in-memory
  * bytes are then handed to ONNX Runtime, which never opens a file.
  */
+import { RefusalError, type RefusalCodeOf } from '../errors.js';
 import { findExternalData, OnnxParseError } from './onnx-external-data.js';
 
 /**
@@ -19,21 +20,18 @@ export interface ExternalDataFile {
 }
 
 /**
- * A stable reason for refusing a version's content, as it appears in the index and audit log:
- * `external-data` (see above), `model-malformed` (not a well-formed ONNX protobuf), `unreadable`
- * (a file of the version, its signature included, exists but cannot be read).
+ * A stable reason for refusing a version's content (`refusalCodes.content`), as it appears in
+ * the index and audit log: `external-data` (see above), `model-malformed` (not a well-formed ONNX
+ * protobuf), `unreadable` (a file of the version, its signature included, exists but cannot be
+ * read).
  */
-export type ModelContentReason = 'external-data' | 'model-malformed' | 'unreadable';
+export type ModelContentReason = RefusalCodeOf<'content'>;
 
-/** Why a version's files were refused; `reason` is stable for alerts and audit queries. */
-export class ModelContentError extends Error {
-  override readonly name = 'ModelContentError';
-  constructor(
-    readonly reason: ModelContentReason,
-    message: string,
-    options?: ErrorOptions,
-  ) {
-    super(message, options);
+/** Why a version's files were refused; `code` (also `reason`) is stable for alerts and audit queries. */
+export class ModelContentError extends RefusalError<ModelContentReason> {
+  constructor(reason: ModelContentReason, message: string, options?: ErrorOptions) {
+    super(reason, message, options);
+    this.name = 'ModelContentError';
   }
 }
 

@@ -1,4 +1,5 @@
 import type { ModelTuning } from '../config/config-schema.js';
+import type { RefusalCode } from '../errors.js';
 import type { VersionParts } from './version-preparer.js';
 
 /** What the registry itself knows of a version that serves. */
@@ -48,6 +49,8 @@ export type ModelEvent =
       readonly model: string;
       readonly version: number;
       readonly reason: string;
+      /** The refusal's stable code; undefined for a failure without one. */
+      readonly code: RefusalCode | undefined;
     }
   | { readonly type: 'unload'; readonly model: string; readonly version: number };
 

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import type { ModelTuning } from '../config/config-schema.js';
-import { describeFailure } from './load-failure.js';
+import { describeFailure, refusalCodeOf } from './load-failure.js';
 import { readModelTuning } from './model-repository.js';
 import type {
   FailedVersion,
@@ -53,7 +53,7 @@ export function createVersionLoader<P extends VersionParts>(
       return ready;
     } catch (error) {
       const reason = describeFailure(error, options.repository, refusalCode);
-      emit({ type: 'refused', model, version, reason });
+      emit({ type: 'refused', model, version, reason, code: refusalCodeOf(error) });
       log('warn', 'model version refused', { model, version, reason });
       return { state: 'failed', model, version, reason };
     }

@@ -30,8 +30,10 @@ type Layer =
 /** The files at the top of `src/`: shared leaves (`kernel`) and the composition root. */
 const rootFiles: Readonly<Record<string, Layer>> = {
   'errors.ts': 'kernel',
+  'fs-files.ts': 'kernel',
   'logger.ts': 'kernel',
   'version.ts': 'kernel',
+  'zod-issues.ts': 'kernel',
   'app.ts': 'gateway',
   'server.ts': 'gateway',
   'server-boot.ts': 'gateway',

@@ -98,6 +98,7 @@ void describe('version loader', () => {
         model: 'm',
         version: 1,
         reason: 'the version folder has no model.onnx',
+        code: 'model-missing',
       },
     ]);
     assert.deepEqual(lines, ['warn model version refused']);

@@ -47,7 +47,13 @@ void describe('model events', () => {
       { event: 'model.load', reason: 'signed by nobody (allowUnsigned); sha256 ab' },
     ],
     [
-      { type: 'refused', model: 'm', version: 1, reason: 'digest-mismatch: model.onnx' },
+      {
+        type: 'refused',
+        model: 'm',
+        version: 1,
+        reason: 'digest-mismatch: model.onnx',
+        code: 'digest-mismatch',
+      },
       { event: 'model.refused', outcome: 'denied', reason: 'digest-mismatch: model.onnx' },
     ],
     [
@@ -67,13 +73,13 @@ void describe('model events', () => {
     });
   }
 
-  void it('counts loads and refusals, a refusal by the code its reason starts with', async () => {
+  void it('counts loads and refusals, a refusal by its stable code (`other` without one)', async () => {
     const metrics = metricsFor('m');
     const audit = (): void => undefined;
     recordModelEvent(events[0]![0], metrics, audit);
     recordModelEvent(events[2]![0], metrics, audit);
     recordModelEvent(
-      { type: 'refused', model: 'm', version: 1, reason: 'No code here' },
+      { type: 'refused', model: 'm', version: 1, reason: 'No code here', code: undefined },
       metrics,
       audit,
     );
