@@ -8,7 +8,7 @@ import {
   asymmetricAlgorithms,
   findAlgorithmProblems,
   isNoneAlgorithm,
-} from '../../src/auth/algorithms.js';
+} from '../../src/config/jws-algorithms.js';
 import {
   AuthError,
   forbiddenMessage,
@@ -197,7 +197,7 @@ void describe('parsePrincipal', () => {
     assert.deepEqual([...p.scopes].sort(), ['a', 'b', 'c']);
     assert.deepEqual([...parsePrincipal({ ...base, scp: 'x y' }).scopes], ['x', 'y']);
     assert.equal(parsePrincipal(base).scopes.size, 0);
-    assert.equal('tokenId' in parsePrincipal({ ...base, jti: 5 }), false);
+    assert.equal('tokenId' in parsePrincipal({ ...base, jti: 5 as unknown as string }), false);
     assert.equal(parsePrincipal({ ...base, sub: 's'.repeat(maxSubjectLength) }).sub.length, 256);
   });
   const refused: [string, Record<string, unknown>][] = [

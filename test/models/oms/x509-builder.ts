@@ -70,19 +70,19 @@ export interface CertificateSpec {
   readonly cn: string;
   readonly publicKey: KeyObject;
   /** The issuing certificate's CN and private key; omit both for a self-signed certificate. */
-  readonly issuer?: { readonly cn: string; readonly key: KeyObject };
+  readonly issuer?: { readonly cn: string | undefined; readonly key: KeyObject };
   /** The subject's own private key, used when self-signed. */
-  readonly selfKey?: KeyObject;
+  readonly selfKey?: KeyObject | undefined;
   readonly from: Date;
   readonly to: Date;
   /** basicConstraints cA; absent: no basicConstraints extension. */
-  readonly ca?: boolean;
+  readonly ca?: boolean | undefined;
   /** keyUsage bits OR-ed together (see {@link keyUsageBits}); absent: no keyUsage extension. */
-  readonly keyUsage?: number;
+  readonly keyUsage?: number | undefined;
   /** keyUsage extension value bytes as given (for malformed-extension tests). */
-  readonly rawKeyUsage?: Buffer;
+  readonly rawKeyUsage?: Buffer | undefined;
   /** extendedKeyUsage OIDs; absent: no extendedKeyUsage extension. */
-  readonly eku?: readonly string[];
+  readonly eku?: readonly string[] | undefined;
 }
 
 /** The code-signing and server-auth extended key usages. */
