@@ -4,13 +4,9 @@
 // cooldownMs. A real JWKS server on loopback; only Date is mocked, so the fetches run for real.
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
-import type { FlattenedJWSInput, JWSHeaderParameters } from 'jose';
 import { createJwksUrlKeySource, jwksUrlDefaults } from '../../src/auth/jwks-url-key-source.js';
 import { KeySourceUnavailableError } from '../../src/auth/key-source.js';
-import { createTestKey, startJwksServer, type TestKey } from './auth-fixtures.js';
-
-/** A key source's key lookup, as jose calls it. */
-type KeyFn = (header: JWSHeaderParameters, token: FlattenedJWSInput) => Promise<unknown>;
+import { createTestKey, lookUpKey, startJwksServer, type TestKey } from './auth-fixtures.js';
 
 let keyA: TestKey;
 let keyB: TestKey;
@@ -19,9 +15,6 @@ before(async () => {
   keyA = await createTestKey('a');
   keyB = await createTestKey('b');
 });
-
-const token: FlattenedJWSInput = { payload: '', signature: '' };
-const header = (kid: string): JWSHeaderParameters => ({ alg: 'ES256', kid });
 
 void describe('JWKS URL durations (mock Date)', () => {
   void it('has the documented defaults', () => {
@@ -40,10 +33,10 @@ void describe('JWKS URL durations (mock Date)', () => {
       url: server.url,
       cacheMaxAgeMs: 10_000,
     });
-    await (source.key as unknown as KeyFn)(header('a'), token);
+    await lookUpKey(source, 'a');
     assert.equal(server.fetches(), 1);
     await source.ensureFresh();
-    await (source.key as unknown as KeyFn)(header('a'), token);
+    await lookUpKey(source, 'a');
     assert.equal(server.fetches(), 1, 'fresh: no fetch');
     t.mock.timers.tick(9_999);
     await source.ensureFresh();
@@ -55,7 +48,7 @@ void describe('JWKS URL durations (mock Date)', () => {
     assert.equal(server.fetches(), 2, 'and fresh again');
     // A stale set is re-fetched by the next key lookup too.
     t.mock.timers.tick(10_000);
-    await (source.key as unknown as KeyFn)(header('a'), token);
+    await lookUpKey(source, 'a');
     assert.equal(server.fetches(), 3);
   });
 
@@ -69,13 +62,13 @@ void describe('JWKS URL durations (mock Date)', () => {
     });
     const removed: string[][] = [];
     source.onKeysChanged((change) => removed.push([...change.removed]));
-    await (source.key as unknown as KeyFn)(header('a'), token);
+    await lookUpKey(source, 'a');
     server.serve(keyB);
     // Within the cooldown the unknown kid is refused from the set in hand, without a fetch.
     t.mock.timers.tick(29_999);
     await assert.rejects(
       async () => {
-        await (source.key as unknown as KeyFn)(header('b'), token);
+        await lookUpKey(source, 'b');
       },
       { code: 'ERR_JWKS_NO_MATCHING_KEY' },
     );
@@ -83,13 +76,13 @@ void describe('JWKS URL durations (mock Date)', () => {
     assert.deepEqual(removed, []);
     // Once it has passed, the unknown kid fetches the new set, which no longer has key a.
     t.mock.timers.tick(1);
-    await (source.key as unknown as KeyFn)(header('b'), token);
+    await lookUpKey(source, 'b');
     assert.equal(server.fetches(), 2);
     assert.deepEqual(removed, [['a']]);
     // Right after that fetch the cooldown starts again.
     await assert.rejects(
       async () => {
-        await (source.key as unknown as KeyFn)(header('a'), token);
+        await lookUpKey(source, 'a');
       },
       { code: 'ERR_JWKS_NO_MATCHING_KEY' },
     );
@@ -104,7 +97,7 @@ void describe('JWKS URL durations (mock Date)', () => {
       url: server.url,
       cacheMaxAgeMs: 1000,
     });
-    await (source.key as unknown as KeyFn)(header('a'), token);
+    await lookUpKey(source, 'a');
     server.fail();
     t.mock.timers.tick(1000);
     await assert.rejects(source.ensureFresh(), KeySourceUnavailableError);
@@ -114,6 +107,6 @@ void describe('JWKS URL durations (mock Date)', () => {
     });
     server.serve(keyA);
     await source.refresh();
-    await (source.key as unknown as KeyFn)(header('a'), token);
+    await lookUpKey(source, 'a');
   });
 });
