@@ -16,6 +16,7 @@ import { errorHandlerPlugin } from './http/error-handler.js';
 import { createClientErrorHandler, createFrameworkErrorHandler } from './http/framework-errors.js';
 import { healthRoutesPlugin } from './http/health-routes.js';
 import { jsonBodyPlugin } from './http/json-body.js';
+import { lazyChildLoggerFactory } from './http/lazy-child-logger.js';
 import { createJsonParsePool } from './http/json-parse-pool.js';
 import { modelRoutesPlugin } from './http/model-routes.js';
 import { type AuditSink, auditEntryOf, observePlugin } from './http/observe-hooks.js';
@@ -206,6 +207,8 @@ function createServer(
     // model route, and two app-log lines per request cost more CPU than a small model's inference.
     // Errors are still logged by the error handler; `logging.level: debug` adds a line per request.
     logController: new LogController({ disableRequestLogging: true }),
+    // Each request's child logger is made on its first log line, not for every request.
+    childLoggerFactory: lazyChildLoggerFactory,
     bodyLimit: config.limits.bodyBytes,
     genReqId: requestIdFor,
     requestIdHeader: false,

@@ -103,6 +103,7 @@ export async function createJwksFileKeySource(
   return {
     key,
     ensureFresh,
+    isFresh: () => now() - lastCheckAt < checkIntervalMs,
     refresh: () => coalesced(true),
     onKeysChanged: changes.on,
   };

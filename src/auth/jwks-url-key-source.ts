@@ -91,6 +91,7 @@ export function createJwksUrlKeySource(options: JwksUrlKeySourceOptions): KeySou
     ensureFresh: async () => {
       if (!remote.fresh) await refresh();
     },
+    isFresh: () => remote.fresh,
     refresh,
     onKeysChanged: changes.on,
   };

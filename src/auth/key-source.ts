@@ -60,6 +60,11 @@ export interface KeySource {
    * @throws {KeySourceUnavailableError} when a needed refresh fails (remote only).
    */
   ensureFresh(): Promise<void>;
+  /**
+   * True when {@link ensureFresh} would do nothing now (no check due), so a cached verification
+   * may be served without awaiting it.
+   */
+  isFresh(): boolean;
   /** Re-reads the keys now. @throws {KeySourceUnavailableError} when that fails. */
   refresh(): Promise<void>;
   /** Registers a listener called whenever keys are removed or replaced. */

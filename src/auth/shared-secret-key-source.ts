@@ -21,6 +21,7 @@ export function createSharedSecretKeySource(options: SharedSecretKeySourceOption
   return {
     key: bytes,
     ensureFresh: () => Promise.resolve(),
+    isFresh: () => true,
     refresh: () => Promise.resolve(),
     onKeysChanged: () => undefined,
   };

@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { definePlugin } from './define-plugin.js';
+import { routeConfigOf } from './request-state.js';
 import { AuthError, isAuthError } from '../auth/auth-error.js';
 import { assertAuthorized, type AccessNeed, anyValidToken } from '../auth/authorization.js';
 import type { TokenVerifier } from '../auth/token-verifier.js';
@@ -20,17 +21,32 @@ export interface AuthHooksOptions {
  */
 export const authPlugin = definePlugin(
   (scope: FastifyInstance, options: AuthHooksOptions, done: (error?: Error) => void) => {
-    scope.addHook('onRequest', async (request) => {
-      try {
-        request.principal = await options.verifier.verify(request.headers.authorization);
-      } catch (error) {
-        request.authFailure = isAuthError(error)
-          ? error
-          : new AuthError('malformed', { cause: error });
+    const { verifier } = options;
+    // A token verified before answers at once (no promise, no microtask); the rest go through
+    // the full verification, whose failure reason is kept for the preParsing hook.
+    scope.addHook('onRequest', (request, _reply, done) => {
+      const authorization = request.headers.authorization;
+      const cached = verifier.verifyCached(authorization);
+      if (cached !== undefined) {
+        request.principal = cached;
+        done();
+        return;
       }
+      verifier.verify(authorization).then(
+        (principal) => {
+          request.principal = principal;
+          done();
+        },
+        (error: unknown) => {
+          request.authFailure = isAuthError(error)
+            ? error
+            : new AuthError('malformed', { cause: error });
+          done();
+        },
+      );
     });
 
-    scope.addHook('preParsing', async (request, reply, payload) => {
+    scope.addHook('preParsing', (request, reply, payload, next) => {
       try {
         if (request.authFailure !== null) throw request.authFailure;
         const principal = request.principal;
@@ -41,9 +57,10 @@ export const authPlugin = definePlugin(
           options.onFailure?.(error.reason);
           void reply.header('www-authenticate', wwwAuthenticateFor(error));
         }
-        throw error;
+        next(error as Error);
+        return;
       }
-      return payload;
+      next(null, payload);
     });
     done();
   },
@@ -69,7 +86,7 @@ function wwwAuthenticateFor(error: AuthError): string {
 
 /** The access a request needs, from its route policy and model parameter. */
 function needOf(request: FastifyRequest): AccessNeed {
-  const policy = request.routeOptions.config.policy;
+  const policy = routeConfigOf(request).policy;
   switch (policy?.access) {
     case 'infer': {
       const model = (request.params as { model?: unknown }).model;

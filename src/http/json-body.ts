@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { definePlugin } from './define-plugin.js';
+import { routeConfigOf } from './request-state.js';
 import { BastionError } from '../errors.js';
 
 declare module 'fastify' {
@@ -109,7 +110,7 @@ export const jsonBodyPlugin = definePlugin(
       { parseAs: 'buffer', bodyLimit: options.limit },
       (request, body, next) => {
         const bytes = body as Buffer;
-        if (bytes.length > inlineJsonBytes && request.routeOptions.config.offThreadJson === true) {
+        if (bytes.length > inlineJsonBytes && routeConfigOf(request).offThreadJson === true) {
           next(null, new DeferredJsonBody(bytes)); // parsed and hashed on a worker thread
           return;
         }

@@ -2,6 +2,7 @@ import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { definePlugin } from './define-plugin.js';
 import { BastionError } from '../errors.js';
+import { Cancellation } from '../inference/cancellation.js';
 import { v2DatatypeOf } from '../inference/datatypes.js';
 import type { TensorSpec } from '../inference/engine.js';
 import type { InferenceService } from '../serving/inference-service.js';
@@ -122,15 +123,9 @@ const inferRoutes = definePlugin(
         async (request: FastifyRequest<{ Params: ModelParams }>, reply: FastifyReply) => {
           const { model, version } = parseModelParams(request.params);
           request.bastionTarget = { model, version };
-          const controller = new AbortController();
-          const onClose = (): void => {
-            if (!reply.raw.writableFinished) {
-              controller.abort(
-                new BastionError('CLIENT_CLOSED_REQUEST', 'the client closed the request'),
-              );
-            }
-          };
-          reply.raw.once('close', onClose);
+          // Listens for the client going away only once a run is queued or handed off (an inline
+          // run needs no cancellation: see cancellation.ts).
+          const cancellation = new Cancellation(armOnClose(reply));
           try {
             const outcome = await inference.infer(
               {
@@ -138,7 +133,7 @@ const inferRoutes = definePlugin(
                 version,
                 body: undefined,
                 bind: binderOf(request, parsePool),
-                controller,
+                cancellation,
                 caller: request.principal ?? undefined,
                 maxJsonOutputElements,
               },
@@ -160,7 +155,7 @@ const inferRoutes = definePlugin(
               .header(headerLengthHeader, String(header.length));
             return binaryAnswer(reply, [header, ...outcome.binary]);
           } finally {
-            reply.raw.off('close', onClose);
+            cancellation.disarm();
           }
         },
       );
@@ -169,6 +164,25 @@ const inferRoutes = definePlugin(
   },
   { name: 'bastion-infer-routes', encapsulate: true },
 );
+
+/**
+ * Cancels the request when the client closes the connection before the answer is written, from
+ * the moment the cancellation is armed (at once if the connection is already gone).
+ */
+function armOnClose(reply: FastifyReply): (cancellation: Cancellation) => () => void {
+  return (cancellation) => {
+    const onClose = (): void => {
+      if (!reply.raw.writableFinished) {
+        cancellation.abort(
+          new BastionError('CLIENT_CLOSED_REQUEST', 'the client closed the request'),
+        );
+      }
+    };
+    if (reply.raw.destroyed || reply.raw.socket?.destroyed === true) onClose();
+    else reply.raw.once('close', onClose);
+    return () => reply.raw.off('close', onClose);
+  };
+}
 
 /** Binary answers up to this size are sent as one buffer; larger ones as their parts. */
 const concatAnswerBytes = 64 * 1024;

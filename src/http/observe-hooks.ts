@@ -4,7 +4,7 @@ import type { AuditEntry, AuditOutcome } from '../audit/audit-record.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { isModelName } from '../models/model-repository.js';
 import { auditUnavailableError, errorBodyOf } from './error-handler.js';
-import type { RequestTarget } from './request-state.js';
+import { type RequestTarget, routeConfigOf } from './request-state.js';
 
 /** Where audit records go; `append` resolves once the record is durable. */
 export interface AuditSink {
@@ -31,7 +31,7 @@ export const observePlugin = definePlugin(
     const { audit, metrics } = options;
     if (audit !== undefined) {
       scope.addHook('onSend', async (request, reply, payload) => {
-        if (request.routeOptions.config.policy?.audit !== true) return payload;
+        if (routeConfigOf(request).policy?.audit !== true) return payload;
         try {
           await audit.append(auditEntryOf(request, reply));
           return payload;
@@ -50,12 +50,14 @@ export const observePlugin = definePlugin(
       });
     }
     if (metrics !== undefined) {
-      scope.addHook('onResponse', async (request, reply) => {
-        if (request.routeOptions.config.policy === undefined) return;
-        const { model, version } = targetOf(request);
-        const labels = { model, version, status: reply.statusCode };
-        metrics.requests.inc(labels);
-        metrics.requestDuration.observe(labels, reply.elapsedTime / 1000);
+      scope.addHook('onResponse', (request, reply, done) => {
+        if (routeConfigOf(request).policy !== undefined) {
+          const { model, version } = targetOf(request);
+          const labels = { model, version, status: reply.statusCode };
+          metrics.requests.inc(labels);
+          metrics.requestDuration.observe(labels, reply.elapsedTime / 1000);
+        }
+        done();
       });
     }
     done();

@@ -1,6 +1,7 @@
 import rateLimit from '@fastify/rate-limit';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { definePlugin } from './define-plugin.js';
+import { routeConfigOf } from './request-state.js';
 import type { Redis } from 'ioredis';
 import { isAuthorized } from '../auth/authorization.js';
 import { BastionError } from '../errors.js';
@@ -34,7 +35,7 @@ export const rateLimitPlugin = definePlugin(
       const model = (request.params as { model?: unknown }).model;
       const principal = request.principal;
       if (typeof model !== 'string' || principal === null) return undefined;
-      if (request.routeOptions.config.policy?.access !== 'infer') return undefined;
+      if (routeConfigOf(request).policy?.access !== 'infer') return undefined;
       if (!isModelName(model) || !isAuthorized(principal, { kind: 'infer', model })) {
         return undefined;
       }

@@ -3,6 +3,7 @@ import { PassThrough, type Readable } from 'node:stream';
 import { createGunzip, createInflate, type Gunzip, type Inflate } from 'node:zlib';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { definePlugin } from './define-plugin.js';
+import { routeConfigOf } from './request-state.js';
 import { BastionError } from '../errors.js';
 import { headerLengthHeader } from './binary-body.js';
 import { notFoundError } from './error-handler.js';
@@ -87,11 +88,14 @@ export function registerRequestBodyHooks(
   app: FastifyInstance,
   limits: { bodyBytes: number },
 ): void {
-  app.addHook('preParsing', async (request, _reply, payload) => {
-    if (request.is404) throw notFoundError();
-    const refuse = request.routeOptions.config.refuse;
-    if (refuse !== undefined) throw refuse();
-    return payload;
+  app.addHook('preParsing', (request, _reply, payload, next) => {
+    if (request.is404) {
+      next(notFoundError());
+      return;
+    }
+    const refuse = routeConfigOf(request).refuse;
+    if (refuse !== undefined) next(refuse());
+    else next(null, payload);
   });
 
   app.addHook('onSend', (request, reply, payload, next) => {
@@ -205,7 +209,21 @@ export const bodyDecodingPlugin = definePlugin(
       /^application\/json\b/i.test(request.headers['content-type'] ?? '')
         ? limits.jsonBodyBytes
         : limits.bodyBytes;
-    scope.addHook('preParsing', async (request, reply, payload) => {
+    scope.addHook('preParsing', (request, reply, payload, next) => {
+      let decoded;
+      try {
+        decoded = decodedBody(request, reply, payload);
+      } catch (error) {
+        next(error as Error);
+        return;
+      }
+      next(null, decoded);
+    });
+    function decodedBody(
+      request: FastifyRequest,
+      reply: FastifyReply,
+      payload: Readable,
+    ): Readable {
       if (!hasBody(request)) return payload;
       if (request.headers['content-type'] === undefined) {
         request.headers['content-type'] =
@@ -229,7 +247,7 @@ export const bodyDecodingPlugin = definePlugin(
             'Content-Encoding must be gzip, deflate or identity',
           );
       }
-    });
+    }
     done();
   },
   { name: 'bastion-body-decoding', dependencies: ['bastion-error-handler'] },

@@ -4,7 +4,12 @@
  * from the start: each field begins `null` (Fastify's guidance: a reference type starts as
  * `null`, never as an object shared between requests) and is set by the plugin that owns it.
  */
-import type { FastifyInstance, FastifyPluginOptions, FastifyRequest } from 'fastify';
+import type {
+  FastifyContextConfig,
+  FastifyInstance,
+  FastifyPluginOptions,
+  FastifyRequest,
+} from 'fastify';
 import { definePlugin } from './define-plugin.js';
 import type { AuthError } from '../auth/auth-error.js';
 import type { Principal } from '../auth/principal.js';
@@ -37,6 +42,8 @@ declare module 'fastify' {
     policyReason: string | null;
     /** Hex SHA-256 of the raw request body, for the audit log (the body parsers). */
     inputSha256: string | null;
+    /** The route's `config`, read once ({@link routeConfigOf}). */
+    bastionRouteConfig: FastifyContextConfig | null;
   }
 }
 
@@ -53,6 +60,16 @@ export function ensureRequestState(request: FastifyRequest): void {
   bare.bastionTarget = null;
   bare.policyReason = null;
   bare.inputSha256 = null;
+  bare.bastionRouteConfig = null;
+}
+
+/**
+ * The route's `config` (policy, refusal, off-thread JSON). Fastify's `request.routeOptions`
+ * builds a fresh twelve-field object on every read, and the hooks read the config half a dozen
+ * times per request; this reads it once.
+ */
+export function routeConfigOf(request: FastifyRequest): FastifyContextConfig {
+  return (request.bastionRouteConfig ??= request.routeOptions.config);
 }
 
 /** Declares Bastion's request state; register first, on the root instance. */
@@ -64,6 +81,7 @@ export const requestStatePlugin = definePlugin(
     app.decorateRequest('bastionTarget', null);
     app.decorateRequest('policyReason', null);
     app.decorateRequest('inputSha256', null);
+    app.decorateRequest('bastionRouteConfig', null);
     done();
   },
   { name: 'bastion-request-state' },

@@ -7,7 +7,11 @@ import { BastionError, isBastionError } from '../errors.js';
  * `DEADLINE_EXCEEDED`, with the original reason as its `cause`.
  */
 export function abortError(signal: AbortSignal): BastionError {
-  const reason: unknown = signal.reason;
+  return abortReasonError(signal.reason);
+}
+
+/** {@link abortError} for a cancellation's reason (see `cancellation.ts`). */
+export function abortReasonError(reason: unknown): BastionError {
   if (isBastionError(reason)) return reason;
   return new BastionError(
     'DEADLINE_EXCEEDED',

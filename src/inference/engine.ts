@@ -97,6 +97,12 @@ export interface ModelEngine {
     outputs: readonly string[],
     options?: RunOptions,
   ): Promise<Record<string, HostTensor>>;
+  /**
+   * True when `run` on these feeds would execute synchronously on the calling thread (an inline
+   * session): such a run cannot be interrupted, so the caller needs no signal or deadline timer
+   * for it. Absent: false (queued, batched or handed to a worker).
+   */
+  readonly runsInline?: (feeds: Readonly<Record<string, HostTensor>>) => boolean;
   /** Stops taking work, waits for in-flight runs, releases the session(s). */
   close(): Promise<void>;
 }

@@ -91,6 +91,8 @@ export async function createInlineEngine(
     return closing;
   }
 
-  const engine: ObservableEngine = { signature, run, stats, close };
+  // Every run executes on the calling thread (session.run is synchronous).
+  const runsInline = (): boolean => true;
+  const engine: ObservableEngine = { signature, run, runsInline, stats, close };
   return engine;
 }

@@ -316,6 +316,7 @@ function inlineFirst(
   return {
     signature: inline.signature,
     placement: () => state.placement,
+    runsInline: (feeds) => state.placement === 'inline' && elementsOf(feeds) <= elementCap,
     placementDetails: (): PlacementDetails => ({
       placement: state.placement,
       probeMs: measured.probeMs,

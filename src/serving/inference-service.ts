@@ -1,6 +1,8 @@
 import { BastionError, isBastionError } from '../errors.js';
 import type { HostTensor } from '../inference/engine.js';
 import type { InferenceStats } from '../inference/inference-stats.js';
+import { abortReasonError } from '../inference/abort-error.js';
+import { Cancellation } from '../inference/cancellation.js';
 import { classifyInSlices } from '../inference/classification.js';
 import type { BoundInferRequest } from '../inference/input-schema.js';
 import {
@@ -27,11 +29,11 @@ export interface InferCall {
   /** Aborted when the caller goes away. */
   readonly signal?: AbortSignal | undefined;
   /**
-   * The request's own controller, when the caller has one (the HTTP route aborts it when the
-   * client disconnects): the deadline aborts the same controller, so a request needs one
-   * controller rather than two linked ones. Takes the place of `signal`.
+   * The request's own cancellation, when the caller has one (the HTTP route cancels it when the
+   * client disconnects): the deadline cancels the same one, so a request needs no second,
+   * linked controller, and an inline run none at all. Takes the place of `signal`.
    */
-  readonly controller?: AbortController | undefined;
+  readonly cancellation?: Cancellation | undefined;
   /** Who is calling (token subject and scopes): quotas, extraction watch, `infer:<m>:full`. */
   readonly caller?: PolicyCaller | undefined;
   /**
@@ -107,7 +109,7 @@ export function createInferenceService(options: InferenceServiceOptions): Infere
           ready,
           request.feeds,
           admission?.run ?? request.outputs,
-          call.controller ?? call.signal,
+          call.cancellation ?? call.signal,
           log,
         );
         const ran = performance.now();
@@ -200,26 +202,47 @@ async function runWithDeadline(
   ready: ServedVersion,
   feeds: Readonly<Record<string, HostTensor>>,
   outputs: readonly string[],
-  caller: AbortController | AbortSignal | undefined,
+  caller: Cancellation | AbortSignal | undefined,
   log: NonNullable<InferenceServiceOptions['log']>,
 ): Promise<Record<string, HostTensor>> {
-  const controller = caller instanceof AbortController ? caller : new AbortController();
-  const callerSignal = caller instanceof AbortController ? undefined : caller;
+  const { engine } = ready;
+  if (caller instanceof Cancellation && engine.runsInline?.(feeds) === true) {
+    // Runs to completion on this thread: nothing could interrupt it, so no signal, no timer.
+    if (caller.aborted) throw abortReasonError(caller.reason);
+    return inferOrExplain(ready, log, () => engine.run(feeds, outputs));
+  }
+  const cancellation = caller instanceof Cancellation ? caller : new Cancellation();
+  const callerSignal = caller instanceof Cancellation ? undefined : caller;
+  const signal = cancellation.signal;
   const timeoutMs = ready.tuning.timeoutMs;
   const timer = setTimeout(() => {
-    controller.abort(
+    cancellation.abort(
       new BastionError('DEADLINE_EXCEEDED', `inference did not finish within ${timeoutMs} ms`),
     );
   }, timeoutMs);
   const onCallerAbort = (): void => {
-    controller.abort(new BastionError('CLIENT_CLOSED_REQUEST', 'the client closed the request'));
+    cancellation.abort(new BastionError('CLIENT_CLOSED_REQUEST', 'the client closed the request'));
   };
   if (callerSignal?.aborted === true) onCallerAbort();
   else callerSignal?.addEventListener('abort', onCallerAbort, { once: true });
   try {
     // The engines reject as soon as the signal aborts, queued or running (the worker's result
     // is then dropped), so the deadline answers the client without waiting for the model.
-    return await ready.engine.run(feeds, outputs, { signal: controller.signal });
+    return await inferOrExplain(ready, log, () => engine.run(feeds, outputs, { signal }));
+  } finally {
+    clearTimeout(timer);
+    callerSignal?.removeEventListener('abort', onCallerAbort);
+  }
+}
+
+/** Awaits a run, logging inference failures and turning unknown ones into INPUT_REJECTED_BY_MODEL. */
+async function inferOrExplain(
+  ready: ServedVersion,
+  log: NonNullable<InferenceServiceOptions['log']>,
+  run: () => Promise<Record<string, HostTensor>>,
+): Promise<Record<string, HostTensor>> {
+  try {
+    return await run();
   } catch (error) {
     if (isBastionError(error)) {
       if (error.code === 'INPUT_REJECTED_BY_MODEL' || error.code === 'INFERENCE_FAILED') {
@@ -242,8 +265,5 @@ async function runWithDeadline(
       'the model could not run on this input; check the shapes and values against the model metadata',
       { cause: error },
     );
-  } finally {
-    clearTimeout(timer);
-    callerSignal?.removeEventListener('abort', onCallerAbort);
   }
 }

@@ -75,6 +75,9 @@ test('a tiny model runs inline; a request over the element cap runs in a pool', 
   assert.deepEqual(plain((await engine.run({ x: f32Rows(1, 2, 3) }, ['y'])).y), [3, 3.125]);
   assert.equal(engine.placementDetails().poolStarted, false, 'a small request stays inline');
   const rows = Math.ceil(details.elementCap / 2) + 1;
+  // What runs on the caller's thread needs no cancellation signal (inference-service.ts).
+  assert.equal(engine.runsInline?.({ x: f32Rows(1, 2, 3) }), true);
+  assert.equal(engine.runsInline?.({ x: f32Rows(rows, 2, 0) }), false, 'over the cap: the pool');
   const big = await engine.run({ x: f32Rows(rows, 2, 0) }, ['y']);
   assert.deepEqual(big.y?.dims, [rows, 2]);
   assert.equal(engine.placementDetails().poolStarted, true, 'the oversized request used a pool');
@@ -120,6 +123,7 @@ test('an inline model whose runs exceed the bound moves to the pool', async (t) 
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
   assert.equal(engine.placement(), 'pool');
+  assert.equal(engine.runsInline?.(n(5)), false, 'demoted: no run is inline any more');
   assert.ok(messages.some((m) => /m:1: 3 inline runs in a row took over 2 ms; moving/.test(m)));
   assert.deepEqual(plain((await engine.run(n(5), ['y'])).y), [5], 'the pool serves it now');
 });
@@ -130,6 +134,8 @@ test('an explicit poolSize wins over measurement', async (t) => {
   t.after(() => Promise.all([inline.close(), pooled.close()]));
   assert.equal(inline.placement(), 'inline');
   assert.equal(pooled.placement(), 'pool');
+  assert.equal(inline.runsInline?.({ input: f32Rows(2, 1024, 0) }), true);
+  assert.equal(pooled.runsInline?.({ x: f32Rows(1, 2, 0) }) ?? false, false);
 });
 
 test('batching keeps the inner placement visible', async (t) => {
@@ -142,4 +148,6 @@ test('batching keeps the inner placement visible', async (t) => {
   t.after(() => engine.close());
   assert.ok(isPlacedEngine(engine));
   assert.equal(engine.placement(), 'inline');
+  // The batcher queues its members, so its runs need a signal even over an inline model.
+  assert.equal(engine.runsInline?.({ x: f32Rows(1, 2, 0) }) ?? false, false);
 });

@@ -107,6 +107,7 @@ void describe('access plugins', () => {
   void it('auth: a verifier that fails unexpectedly is a 401, never a 500', async (t) => {
     const broken: TokenVerifier = {
       verify: () => Promise.reject(leakyFault()),
+      verifyCached: () => undefined,
       refreshKeys: () => Promise.resolve(),
       cacheStats: () => ({ hits: 0, misses: 0, size: 0, rotationEvictions: 0 }),
     };
