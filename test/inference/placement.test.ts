@@ -76,8 +76,10 @@ test('a tiny model runs inline; a request over the element cap runs in a pool', 
   assert.equal(engine.placementDetails().poolStarted, false, 'a small request stays inline');
   const rows = Math.ceil(details.elementCap / 2) + 1;
   // What runs on the caller's thread needs no cancellation signal (inference-service.ts).
-  assert.equal(engine.runsInline?.({ x: f32Rows(1, 2, 3) }), true);
-  assert.equal(engine.runsInline?.({ x: f32Rows(rows, 2, 0) }), false, 'over the cap: the pool');
+  const runsInline = engine.runsInline;
+  assert.ok(runsInline !== undefined);
+  assert.equal(runsInline({ x: f32Rows(1, 2, 3) }), true);
+  assert.equal(runsInline({ x: f32Rows(rows, 2, 0) }), false, 'over the cap: the pool');
   const big = await engine.run({ x: f32Rows(rows, 2, 0) }, ['y']);
   assert.deepEqual(big.y?.dims, [rows, 2]);
   assert.equal(engine.placementDetails().poolStarted, true, 'the oversized request used a pool');
