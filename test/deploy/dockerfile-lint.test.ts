@@ -150,6 +150,8 @@ test('.dockerignore keeps keys, secrets, state, models and tests out of the cont
   }
   for (const path of [
     'config/keys/demo-publisher.pub.pem',
+    // The Sigstore public-good root that keyless verification uses when none is configured.
+    'config/sigstore/trusted_root.json',
     'src/auth/shared-secret-key-source.ts',
     'src/cli/token-command.ts',
     'deploy/docker/prune-onnxruntime.mjs',

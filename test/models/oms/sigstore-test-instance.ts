@@ -75,6 +75,12 @@ export interface KeylessSignOptions {
   readonly signatureFile?: string;
   /** Issue the certificate without its SCT, or without the code-signing EKU (refusal tests). */
   readonly omit?: 'sct' | 'code-signing';
+  /** The SAN's type: an rfc822Name (e-mail, default) or a URI (CI workflow identities). */
+  readonly san?: 'email' | 'uri';
+  /** The Fulcio issuer extensions to write (default both `issuer`): v1 1.1 (raw), v2 1.8 (UTF8). */
+  readonly issuerExtensions?: { readonly v1?: string; readonly v2?: string };
+  /** Sign the envelope with a key other than the certificate's (logged as it is; refusal tests). */
+  readonly signWithOtherKey?: boolean;
 }
 
 /** A private Sigstore instance for tests. */
@@ -169,10 +175,17 @@ export function createTestSigstore(): TestSigstore {
       ), // codeSigning (serverAuth when told to omit it)
       extension('2.5.29.14', octets(keyId(leafKey))),
       extension('2.5.29.35', seq(tlv(0x80, keyId(intermediateKeys.publicKey)))),
-      extension('2.5.29.17', seq(tlv(0x81, Buffer.from(options.identity))), true),
-      extension('1.3.6.1.4.1.57264.1.1', Buffer.from(options.issuer)),
-      extension('1.3.6.1.4.1.57264.1.8', utf8(options.issuer)),
+      extension(
+        '2.5.29.17',
+        seq(tlv(options.san === 'uri' ? 0x86 : 0x81, Buffer.from(options.identity))),
+        true,
+      ),
     ];
+    const issuers = options.issuerExtensions ?? { v1: options.issuer, v2: options.issuer };
+    if (issuers.v1 !== undefined)
+      extensions.push(extension('1.3.6.1.4.1.57264.1.1', Buffer.from(issuers.v1)));
+    if (issuers.v2 !== undefined)
+      extensions.push(extension('1.3.6.1.4.1.57264.1.8', utf8(issuers.v2)));
     const base = {
       subject: seq(),
       issuer: intermediateName,
@@ -228,7 +241,7 @@ export function createTestSigstore(): TestSigstore {
       const leaf = ec();
       const signed = await signModelDirectory({
         root: modelRoot,
-        privateKeyPem: leaf.privateKey,
+        privateKeyPem: options.signWithOtherKey === true ? ec().privateKey : leaf.privateKey,
         ...(options.ignorePaths === undefined ? {} : { ignorePaths: options.ignorePaths }),
         ...(options.signatureFile === undefined ? {} : { signatureFile: options.signatureFile }),
       });
