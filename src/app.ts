@@ -27,7 +27,10 @@ import { repositoryRoutesPlugin } from './http/repository-routes.js';
 import { bodyDecodingPlugin, requestBodyPlugin } from './http/request-body.js';
 import { requestIdFor, requestIdPlugin } from './http/request-id.js';
 import { requestStatePlugin } from './http/request-state.js';
-import { responseCompressionPlugin } from './http/response-compression.js';
+import {
+  publicResponseCompressionPlugin,
+  responseCompressionPlugin,
+} from './http/response-compression.js';
 import {
   computeSecurityHeaders,
   securityHeaderOptions,
@@ -107,7 +110,11 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   await app.register(healthRoutesPlugin, {
     isReady: () => deps.registry.started && deps.isReady(),
   });
-  await app.register(openApiPlugin, { version: deps.version });
+  // The OpenAPI document is large: compressed for clients that accept it, in a scope of its own.
+  await app.register(async (scope) => {
+    await scope.register(publicResponseCompressionPlugin);
+    await scope.register(openApiPlugin, { version: deps.version });
+  });
   await app.register(methodNotAllowedPlugin, { routes, policy: undefined });
 
   await app.register(async (scope) => {

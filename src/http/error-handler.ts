@@ -11,6 +11,23 @@ import { isAuthError } from '../auth/auth-error.js';
 import { BastionError } from '../errors.js';
 import { toClientError } from './error-mapping.js';
 
+/**
+ * The media type of every error answer: `application/json` exactly (RFC 8259 defines no charset
+ * parameter). KServe's `InferenceRESTClient` shows an error's message only when the answer's
+ * Content-Type equals this string; with `; charset=utf-8` its users saw the status line alone.
+ */
+export const errorContentType = 'application/json';
+
+/**
+ * Sends an error body as {@link errorContentType}. Fastify appends `; charset=utf-8` to any JSON
+ * media type when it serializes the payload itself (or is handed a string), but not when the
+ * reply has a serializer of its own.
+ */
+export function sendErrorBody(reply: FastifyReply, body: Record<string, unknown>): FastifyReply {
+  return reply.type(errorContentType).serializer(serializeErrorBody).send(body);
+}
+const serializeErrorBody = (payload: unknown): string => JSON.stringify(payload);
+
 /** The body of an error answer: the error's extra fields, then `error` and `code`. */
 export function errorBodyOf(error: BastionError): Record<string, unknown> {
   return { ...error.body, error: error.message, code: error.code };
@@ -62,7 +79,7 @@ export function replyWithError(
     void reply.header('retry-after', String(clientError.retryAfterSec));
   }
   if (clientError.headers !== undefined) void reply.headers(clientError.headers);
-  return reply.code(status).send(errorBodyOf(clientError));
+  return sendErrorBody(reply.code(status), errorBodyOf(clientError));
 }
 
 /**

@@ -3,7 +3,12 @@ import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { BastionError } from '../errors.js';
-import { auditUnavailableError, errorBodyOf } from './error-handler.js';
+import {
+  auditUnavailableError,
+  errorBodyOf,
+  errorContentType,
+  sendErrorBody,
+} from './error-handler.js';
 import { requestIdHeader } from './request-id.js';
 import { ensureRequestState } from './request-state.js';
 
@@ -48,19 +53,19 @@ export function createFrameworkErrorHandler(options: FrameworkErrorOptions) {
       .header('connection', 'close');
     const body = errorBodyOf(clientError);
     if (options.audit === undefined) {
-      void reply.send(body);
+      void sendErrorBody(reply, body);
       return;
     }
     options.audit(request, reply).then(
-      () => reply.send(body),
+      () => sendErrorBody(reply, body),
       (error: unknown) => {
         request.log.error({ err: error }, 'audit record could not be written');
-        if (!options.failClosed) return reply.send(body);
+        if (!options.failClosed) return sendErrorBody(reply, body);
         const refusal = auditUnavailableError(error);
-        return reply
-          .code(refusal.status)
-          .header('retry-after', String(refusal.retryAfterSec))
-          .send(errorBodyOf(refusal));
+        return sendErrorBody(
+          reply.code(refusal.status).header('retry-after', String(refusal.retryAfterSec)),
+          errorBodyOf(refusal),
+        );
       },
     );
   };
@@ -95,7 +100,7 @@ export function createClientErrorHandler(headers: Readonly<Record<string, string
     if (socket.writable) {
       socket.write(
         `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\n` +
-          `content-type: application/json; charset=utf-8\r\n` +
+          `content-type: ${errorContentType}\r\n` +
           `content-length: ${Buffer.byteLength(body)}\r\n` +
           `${requestIdHeader}: ${randomUUID()}\r\n${fixed}connection: close\r\n\r\n${body}`,
       );

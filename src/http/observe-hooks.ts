@@ -3,7 +3,7 @@ import { definePlugin } from './define-plugin.js';
 import type { AuditEntry, AuditOutcome } from '../audit/audit-record.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { isModelName } from '../models/model-repository.js';
-import { auditUnavailableError, errorBodyOf } from './error-handler.js';
+import { auditUnavailableError, errorBodyOf, errorContentType } from './error-handler.js';
 import { type RequestTarget, routeConfigOf } from './request-state.js';
 
 /** Where audit records go; `append` resolves once the record is durable. */
@@ -44,7 +44,7 @@ export const observePlugin = definePlugin(
           void reply
             .code(refusal.status)
             .header('retry-after', String(refusal.retryAfterSec))
-            .header('content-type', 'application/json');
+            .header('content-type', errorContentType);
           return JSON.stringify(errorBodyOf(refusal));
         }
       });

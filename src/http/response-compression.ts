@@ -1,9 +1,16 @@
-import compress from '@fastify/compress';
+import compress, { type FastifyCompressOptions } from '@fastify/compress';
 import type { FastifyInstance } from 'fastify';
 import { definePlugin } from './define-plugin.js';
 
 /** Responses smaller than this are sent as they are: compressing them saves nothing. */
 export const compressThresholdBytes = 1024;
+
+const compressOptions: FastifyCompressOptions = {
+  global: true,
+  globalDecompression: false,
+  threshold: compressThresholdBytes,
+  encodings: ['gzip', 'deflate'],
+};
 
 /**
  * Compresses answers of `scope` with gzip or deflate when the client's `Accept-Encoding` asks
@@ -14,13 +21,19 @@ export const compressThresholdBytes = 1024;
  */
 export const responseCompressionPlugin = definePlugin(
   async (scope: FastifyInstance) => {
-    await scope.register(compress, {
-      global: true,
-      globalDecompression: false,
-      threshold: compressThresholdBytes,
-      encodings: ['gzip', 'deflate'],
-    });
+    await scope.register(compress, compressOptions);
   },
   // After the audit hook, so a fail-closed 503 replaces the payload before it is compressed.
   { name: 'bastion-response-compression', dependencies: ['bastion-observe'] },
+);
+
+/**
+ * The same compression for the public routes registered in the scope it is registered in
+ * (`GET /openapi.json`, some 25 KB): no token and no audit hook there, so no ordering to keep.
+ */
+export const publicResponseCompressionPlugin = definePlugin(
+  async (scope: FastifyInstance) => {
+    await scope.register(compress, compressOptions);
+  },
+  { name: 'bastion-public-response-compression' },
 );

@@ -1,12 +1,19 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
-import { resolve } from 'node:path';
+import { readdir, readFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
 import { describe, it } from 'node:test';
 import { promisify } from 'node:util';
 
 const root = resolve(import.meta.dirname, '../..');
 const run = promisify(execFile);
+
+/** The text of every source file under `dir` (recursively). */
+async function sourcesUnder(dir: string): Promise<string[]> {
+  const entries = await readdir(dir, { recursive: true, withFileTypes: true });
+  const files = entries.filter((e) => e.isFile() && /\.(ts|js|mjs)$/.test(e.name));
+  return Promise.all(files.map((e) => readFile(join(e.parentPath, e.name), 'utf8')));
+}
 
 void describe('install hygiene: npm prints no warning for this project', () => {
   void it('`npx bastion --version` says nothing on stderr (every .npmrc key is one npm knows)', async () => {
@@ -33,5 +40,21 @@ void describe('install hygiene: npm prints no warning for this project', () => {
     };
     for (const unused of ['piscina', 'fastify-plugin'])
       assert.equal(pkg.dependencies[unused], undefined);
+  });
+
+  void it('every runtime dependency is imported by the gateway itself (none only transitive)', async () => {
+    const pkg = JSON.parse(await readFile(resolve(root, 'package.json'), 'utf8')) as {
+      dependencies: Record<string, string>;
+    };
+    const sources = [
+      ...(await sourcesUnder(resolve(root, 'src'))),
+      ...(await sourcesUnder(resolve(root, 'bin'))),
+    ];
+    const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+    const unused = Object.keys(pkg.dependencies).filter((name) => {
+      const use = new RegExp(`(from |import\\()'${escape(name)}(/[^']*)?'`);
+      return !sources.some((text) => use.test(text));
+    });
+    assert.deepEqual(unused, []);
   });
 });

@@ -156,6 +156,24 @@ void describe('official client request shapes', () => {
     assert.equal(last?.inputSha256, createHash('sha256').update(text).digest('hex'));
   });
 
+  void it('KServe: every error answer is exactly application/json, so its client shows the message', async () => {
+    // InferenceRESTClient._construct_http_status_error reads the body's "error" only when
+    // response.headers["content-type"] == "application/json".
+    const refusals = [
+      await send(url('/v2/models/iris/infer'), 'POST', auth, Buffer.from('{"inputs": []}')),
+      await send(url('/v2/models/iris/infer'), 'POST', {}, Buffer.from('{}')),
+      await send(url('/v2/models/nope/ready'), 'GET', auth),
+      await send(url('/v2/nothing-here'), 'GET', auth),
+      await send(url('/v2/models/%ZZ/infer'), 'POST', auth, Buffer.from('{}')),
+      await send(url('/v2/models/iris/infer'), 'POST', { ...auth, 'content-encoding': 'br' }),
+    ];
+    for (const res of refusals) {
+      assert.ok(res.status >= 400, String(res.status));
+      assert.equal(res.headers['content-type'], 'application/json', String(res.status));
+      assert.equal(typeof json(res).error, 'string');
+    }
+  });
+
   void it('GET /v2/ is /v2', async () => {
     const [a, b] = await Promise.all([gw.get('/v2'), gw.get('/v2/')]);
     assert.equal(b.status, 200);

@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { get } from 'node:http';
 import { resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { gunzipSync, inflateSync } from 'node:zlib';
 import { Validator } from '@seriousme/openapi-schema-validator';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import { parse as parseYaml } from 'yaml';
@@ -62,6 +64,33 @@ void describe('GET /openapi.json', () => {
     assert.doesNotMatch(JSON.stringify(doc), /iris|tensor-types|"mlp"/);
     const result = await new Validator().validate(structuredClone(doc));
     assert.equal(result.valid, true, JSON.stringify(result.errors, null, 2));
+  });
+
+  void it('is compressed for a client that accepts gzip or deflate, as the v2 routes are', async () => {
+    /** The raw answer to `GET /openapi.json` with this Accept-Encoding (fetch would decode it). */
+    const raw = (acceptEncoding: string) =>
+      new Promise<{ headers: Record<string, unknown>; body: Buffer }>((done, fail) => {
+        get(`${gw.url}/openapi.json`, { headers: { 'accept-encoding': acceptEncoding } }, (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => {
+            done({ headers: res.headers, body: Buffer.concat(chunks) });
+          });
+        }).on('error', fail);
+      });
+    const plain = await raw('identity');
+    assert.equal(plain.headers['content-encoding'], undefined);
+    assert.deepEqual(JSON.parse(plain.body.toString('utf8')), doc);
+    for (const [encoding, decode] of [
+      ['gzip', gunzipSync],
+      ['deflate', inflateSync],
+    ] as const) {
+      const packed = await raw(encoding);
+      assert.equal(packed.headers['content-encoding'], encoding);
+      assert.match(String(packed.headers.vary), /accept-encoding/i);
+      assert.ok(packed.body.length < plain.body.length / 3, `${encoding}: ${packed.body.length}`);
+      assert.deepEqual(decode(packed.body), plain.body);
+    }
   });
 
   void it('documents exactly the routes the app registers', () => {
