@@ -106,13 +106,17 @@ const help: Readonly<Record<string, CommandHelp>> = {
   },
   audit: {
     usage: [
-      'bastion audit verify FILE... [--hmac-key-file FILE] [--anchor HASH]',
+      'bastion audit verify FILE... [--hmac-key-file FILE] [--checkpoint FILE] [--anchor HASH]',
       'bastion audit tail [FILE] [-n N] [--sub S] [--model M] [--outcome allowed|denied|error] [--since ISO] [--until ISO]',
     ],
     summary:
       "Check the audit log's hash chain (exit 1 naming the first bad seq), or read its tail.",
     options: [
-      ['--hmac-key-file FILE', 'verify: the audit HMAC key (audit.hmacKeyFile)'],
+      ['--hmac-key-file FILE', 'verify: the audit HMAC key (audit.hmacKeyFile; --key is the same)'],
+      [
+        '--checkpoint FILE',
+        'verify: the head checkpoint (audit.checkpointFile) or a witness log line the chain must reach',
+      ],
       ['--anchor HASH', 'verify: a head hash recorded earlier that the chain must contain'],
       ['-n N', 'tail: how many records'],
       ['--sub S, --model M', 'tail: only records of this subject / model'],

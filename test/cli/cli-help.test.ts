@@ -46,7 +46,7 @@ const commands: Record<string, readonly string[]> = {
   ],
   encrypt: ['--key-file', '--key-env', '--out', '--force', '--generate-key'],
   decrypt: ['--key-file', '--key-env', '--out', '--force'],
-  audit: ['verify', 'tail', '--hmac-key-file', '--anchor', '-n'],
+  audit: ['verify', 'tail', '--hmac-key-file', '--checkpoint', '--anchor', '-n'],
   policy: ['fit', 'check', '--data', '--input', '--columns', '--action', '--bounds'],
   doctor: ['--config', '--fail-on', '--json'],
 };

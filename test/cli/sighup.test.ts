@@ -1,15 +1,15 @@
 /**
- * SIGHUP over a real `bastion serve` process (issue 15 item 2): it reloads a rotated JWKS file
- * and a new model version, logs what it did, and the process keeps serving (before this change
+ * SIGHUP over a real `bastion serve` process (issue 15 item 2): it reloads a rotated JWKS file,
+ * a rotated model publisher key and a new model version signed with it, logs what it did, and the process keeps serving (before this change
  * SIGHUP killed it with no shutdown record).
  */
 import assert from 'node:assert/strict';
-import { cp, writeFile } from 'node:fs/promises';
+import { copyFile, cp, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { it } from 'node:test';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { tempDir } from '../helpers/gateway.js';
-import { copyDemoModels, readAudit, root } from '../helpers/observe.js';
+import { copyDemoModels, readAudit, root, runCli } from '../helpers/observe.js';
 import { probe, startServe } from '../helpers/serve-process.js';
 
 const issuer = 'https://issuer.sighup.test';
@@ -40,6 +40,9 @@ void it(
     const oldKey = await signer('old');
     const newKey = await signer('new');
     await writeFile(jwksFile, JSON.stringify({ keys: [oldKey.jwk] }));
+    // The trusted key file the operator will rotate: the demo publisher's key at first.
+    const trustedKey = join(dir, 'trusted.pub.pem');
+    await copyFile(join(root, 'config/keys/demo-publisher.pub.pem'), trustedKey);
     const config = join(dir, 'bastion.yaml');
     await writeFile(
       config,
@@ -47,7 +50,7 @@ void it(
         'stateDir: ./var',
         'server:\n  port: 0',
         `auth:\n  issuer: ${issuer}\n  audience: ${audience}\n  algorithms: [ES256]\n  jwksFile: ${JSON.stringify(jwksFile)}`,
-        `models:\n  repository: ${JSON.stringify(repo)}\n  trustedKeys: [${JSON.stringify(join(root, 'config/keys/demo-publisher.pub.pem'))}]`,
+        `models:\n  repository: ${JSON.stringify(repo)}\n  trustedKeys: [${JSON.stringify(trustedKey)}]`,
         'metrics:\n  port: 0',
         'audit:\n  path: ./var/audit.log',
       ].join('\n'),
@@ -68,9 +71,21 @@ void it(
       body: { error: 'model "iris" has no version 2', code: 'VERSION_NOT_FOUND' },
     });
 
-    // The operator rotates the JWKS (old key out) and publishes version 2, then sends SIGHUP.
+    // The operator rotates the JWKS (old key out) and the model publisher key (version 2 is
+    // signed with a new key that replaces the trusted one), then sends SIGHUP. Version 2 can
+    // only load if the trusted keys were re-read.
     await writeFile(jwksFile, JSON.stringify({ keys: [newKey.jwk] }));
     await cp(join(repo, 'iris/1'), join(repo, 'iris/2'), { recursive: true });
+    await rm(join(repo, 'iris/2/model.sig'));
+    const publisher = join(dir, 'publisher');
+    for (const args of [
+      ['keygen', '--out', publisher],
+      ['sign', join(repo, 'iris/2'), '--key', `${publisher}.priv.pem`],
+    ]) {
+      const run = await runCli(args);
+      assert.equal(run.code, 0, run.stderr);
+    }
+    await copyFile(`${publisher}.pub.pem`, trustedKey);
     serve.child.kill('SIGHUP');
     const report = await serve.waitFor((l) => l.msg === 'reload done');
     assert.equal(report.jwks, 'reloaded: 1 keys');

@@ -6,31 +6,19 @@
  * config/production.example.yaml and the README.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { createRequire } from 'node:module';
 import { join, relative } from 'node:path';
 import { test } from 'node:test';
 import type { Ignore } from '@balena/dockerignore';
-import { DockerfileParser, type Instruction } from 'dockerfile-ast';
+import type { Instruction } from 'dockerfile-ast';
 import { validate } from 'dockerfile-utils';
-import { parse as parseYaml } from 'yaml';
 import { freeLoopbackPort } from '../helpers/system-tools.js';
+import { dockerfile, dockerfileText, jsonForm, production, runHealthcheck } from './dockerfile.js';
 import { repoRoot } from './manifests.js';
 
-const dockerfileText = readFileSync(join(repoRoot, 'Dockerfile'), 'utf8');
-const dockerfile = DockerfileParser.parse(dockerfileText);
 const instructions = dockerfile.getInstructions();
-const production = parseYaml(
-  readFileSync(join(repoRoot, 'config/production.example.yaml'), 'utf8'),
-) as {
-  stateDir: string;
-  server: { port: number };
-  models: { repository: string };
-  audit: { path: string };
-  metrics: { host: string; port: number };
-};
 
 function args(instruction: Instruction): string[] {
   return instruction.getArguments().map((a) => a.getValue());
@@ -42,13 +30,6 @@ function runtimeStage(): Instruction[] {
   const last = froms.at(-1);
   assert.ok(last);
   return instructions.filter((i) => i.getRange().start.line >= last.getRange().start.line);
-}
-
-/** The JSON-array form of an instruction (CMD, ENTRYPOINT, HEALTHCHECK CMD). */
-function jsonForm(instruction: Instruction, after = ''): string[] {
-  const content = instruction.getArgumentsContent() ?? '';
-  const at = after === '' ? 0 : content.indexOf(after) + after.length;
-  return JSON.parse(content.slice(at).trim()) as string[];
 }
 
 test('dockerfile-utils finds no problem in the Dockerfile', () => {
@@ -244,26 +225,6 @@ test('the image runs dist/ with no TypeScript runtime and no package manager', (
     assert.ok(!(name in pkg.dependencies), `${name} is a production dependency`);
   }
 });
-
-/** Runs the HEALTHCHECK command with its port pointed at `port`; resolves its exit code. */
-function runHealthcheck(port: number): Promise<number | null> {
-  const healthcheck = dockerfile.getHEALTHCHECKs()[0];
-  assert.ok(healthcheck);
-  const command = jsonForm(healthcheck, 'CMD');
-  assert.equal(command[0], 'node', 'node, not curl (the image has no curl)');
-  const script = command.at(-1) ?? '';
-  assert.ok(script.includes(`http://127.0.0.1:${production.metrics.port}/v2/health/live`));
-  const child = spawn(
-    process.execPath,
-    [...command.slice(1, -1), script.replace(`:${production.metrics.port}/`, `:${port}/`)],
-    { stdio: 'ignore' },
-  );
-  return new Promise((resolvePromise) => {
-    child.on('exit', (code) => {
-      resolvePromise(code);
-    });
-  });
-}
 
 test('the HEALTHCHECK exits 0 on a 200 from the management listener, 1 otherwise', async (t) => {
   let status = 200;

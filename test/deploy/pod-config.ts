@@ -7,9 +7,8 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parse as parseYaml } from 'yaml';
 import type { Config } from '../../src/config/config-schema.js';
-import { ConfigError, parseConfigText } from '../../src/config/load-config.js';
+import { parseConfigText } from '../../src/config/load-config.js';
 import { type K8sObject, podSpecOf } from './manifests.js';
 
 /** What {@link renderPodConfig} returns. */
@@ -18,7 +17,7 @@ export interface PodConfig {
   readonly text: string;
   /** That YAML, validated by Bastion's loader with NODE_ENV=production. */
   readonly config: Readonly<Config>;
-  /** server.drainDelayMs as written (issue 15 item 2 adds the key to the schema). */
+  /** server.drainDelayMs, as Bastion's loader reads it. */
   readonly drainDelayMs: number;
   /** The path the gateway container reads its configuration from (its --config). */
   readonly configPath: string;
@@ -66,32 +65,14 @@ export function renderPodConfig(docs: readonly K8sObject[], podName: string): Po
     });
     if (result.status !== 0) throw new Error(`render-config failed: ${result.stderr}`);
     const text = readFileSync(join(dir, 'out.yaml'), 'utf8');
-    const raw = parseYaml(text) as { server?: { drainDelayMs?: number } };
-    return {
-      text,
-      config: parseProduction(text, configPath),
-      drainDelayMs: raw.server?.drainDelayMs ?? 0,
-      configPath,
-    };
+    const config = parseProduction(text, configPath);
+    return { text, config, drainDelayMs: config.server.drainDelayMs, configPath };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
-const drainDelayUnknown = 'server: unknown key "drainDelayMs"';
-
-/**
- * Bastion's loader, production mode. `server.drainDelayMs` comes with issue 15 item 2 (another
- * branch); until that is merged the loader does not know the key, and only that one problem is
- * set aside — once merged, the full text is validated as is.
- */
+/** Bastion's loader, production mode. */
 export function parseProduction(text: string, file: string): Readonly<Config> {
-  try {
-    return parseConfigText(text, file, { NODE_ENV: 'production' });
-  } catch (error) {
-    if (!(error instanceof ConfigError) || error.problems.join() !== drainDelayUnknown) throw error;
-    const raw = parseYaml(text) as { server: Record<string, unknown> };
-    delete raw.server.drainDelayMs;
-    return parseConfigText(JSON.stringify(raw), file, { NODE_ENV: 'production' });
-  }
+  return parseConfigText(text, file, { NODE_ENV: 'production' });
 }

@@ -5,11 +5,15 @@
  * ones (names and keys) the Kubernetes manifests mount.
  */
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { kubernetesDir, podSpecOf, readDocuments, repoRoot } from '../deploy/manifests.js';
 import { renderPodConfig } from '../deploy/pod-config.js';
+import { tempDir } from '../helpers/gateway.js';
+import { copyDemoModels } from '../helpers/observe.js';
+import { missingBinary } from '../helpers/system-tools.js';
 
 const read = (file: string): string => readFileSync(join(repoRoot, file), 'utf8');
 const threatModel = read('docs/threat-model.md');
@@ -129,3 +133,44 @@ test('docs/deploy.md creates exactly the Secrets, with the keys, that the pods r
     [...needed].map(([name, keys]) => [name, [...keys].sort()]).sort(),
   );
 });
+
+/** The indented code block that follows `marker` in a Markdown text, one command a line. */
+function commandsAfter(text: string, marker: string): string[] {
+  const lines = text.slice(text.indexOf(marker)).split('\n').slice(1);
+  const start = lines.findIndex((l) => /^ {7}\S/.test(l));
+  const end = lines.findIndex((l, i) => i > start && l.trim() !== '' && !/^ {7}\S/.test(l));
+  return lines
+    .slice(start, end)
+    .map((l) => l.replace(/\s+# .*$/, '').trim())
+    .filter((l) => l !== '');
+}
+
+test(
+  'the key commands of docs/deploy.md run as written: a signed model, an audit key, a token without a newline',
+  { skip: missingBinary('openssl') ?? false, timeout: 60_000 },
+  async (t) => {
+    const deploy = read('docs/deploy.md');
+    const commands = [
+      ...commandsAfter(deploy, '2. **Model publisher public keys**'),
+      ...commandsAfter(deploy, '3. **An audit HMAC key**'),
+    ];
+    assert.ok(commands.length >= 6, commands.join('\n'));
+    const dir = await tempDir(t, 'bastion-deploy-docs-');
+    await copyDemoModels(join(dir, 'models'), ['iris']);
+    const bastion = `${JSON.stringify(process.execPath)} ${JSON.stringify(join(repoRoot, 'bin/bastion.js'))}`;
+    const script = ['set -eu', ...commands.map((c) => c.replaceAll('npx bastion', bastion))];
+    const run = spawnSync('sh', ['-c', script.join('\n')], {
+      cwd: dir,
+      env: { ...process.env, HOME: join(dir, 'home') },
+      encoding: 'utf8',
+    });
+    assert.equal(run.status, 0, `${script.join('\n')}\n${run.stdout}${run.stderr}`);
+    assert.match(run.stdout, /verified models\/iris\/1/);
+    assert.equal(statSync(join(dir, 'home/keys/ml-platform.priv.pem')).mode & 0o777, 0o600);
+    const token = readFileSync(join(dir, 'metrics-token'), 'utf8');
+    assert.match(token, /^[0-9a-f]{64}$/, 'a bearer token Prometheus can send as it is');
+    assert.equal(statSync(join(dir, 'metrics-token')).mode & 0o077, 0, 'token readable by owner');
+    const hmac = readFileSync(join(dir, 'audit-hmac.key'), 'utf8').trim();
+    assert.ok(hmac.length >= 64 && statSync(join(dir, 'audit-hmac.key')).mode % 0o100 === 0);
+  },
+);

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import { appendFile, chmod, writeFile } from 'node:fs/promises';
+import { appendFile, chmod, copyFile, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
 import type { Config } from '../../src/config/config-schema.js';
@@ -31,6 +31,19 @@ const hs = async (f: DoctorFixture, secret: string | Uint8Array) =>
   f.config({
     auth: `auth:\n  issuer: https://issuer.test/\n  audience: bastion\n  algorithms: [HS256]\n  hsSecretFile: ${JSON.stringify(await f.secret('hs.key', secret))}`,
   });
+
+/** The trusted key moved into a folder of `mode`. */
+async function keyInFolder(f: DoctorFixture, mode: number): Promise<Readonly<Config>> {
+  const folder = join(f.dir, 'shared-keys');
+  await mkdir(folder);
+  await chmod(folder, mode);
+  const key = join(folder, 'publisher.pub.pem');
+  await copyFile(join(f.dir, 'publisher.pub.pem'), key);
+  await chmod(key, 0o644);
+  return f.config({
+    models: `models:\n  repository: ${JSON.stringify(f.repo)}\n  trustedKeys: [${JSON.stringify(key)}]`,
+  });
+}
 
 const cases: Case[] = [
   {
@@ -93,6 +106,43 @@ const cases: Case[] = [
     id: 'high:file-writable-by-others',
     bad: async (f) => {
       await chmod(join(f.dir, 'publisher.pub.pem'), 0o666);
+      return f.config();
+    },
+    good: ok,
+  },
+  {
+    id: 'high:file-writable-by-others',
+    bad: async (f) => {
+      const log = join(f.dir, 'audit/audit.log');
+      await writeFile(log, '');
+      await chmod(log, 0o666);
+      return f.config();
+    },
+    good: async (f) => {
+      const log = join(f.dir, 'audit/audit.log');
+      await writeFile(log, '');
+      await chmod(log, 0o600);
+      return f.config();
+    },
+  },
+  {
+    id: 'high:file-writable-by-others',
+    bad: async (f) => {
+      await chmod(join(f.dir, 'audit'), 0o777);
+      return f.config();
+    },
+    good: ok,
+  },
+  {
+    // A key in a folder everyone may write to can be replaced; a sticky folder (like /tmp) is safe.
+    id: 'high:file-writable-by-others',
+    bad: (f) => keyInFolder(f, 0o777),
+    good: (f) => keyInFolder(f, 0o1777),
+  },
+  {
+    id: 'medium:file-writable-by-group',
+    bad: async (f) => {
+      await chmod(join(f.dir, 'jwks.json'), 0o664);
       return f.config();
     },
     good: ok,
