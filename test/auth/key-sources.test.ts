@@ -7,7 +7,7 @@ import { utimes, writeFile } from 'node:fs/promises';
 import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { before, describe, it, type TestContext } from 'node:test';
-import type { FlattenedJWSInput, JWK, JWSHeaderParameters } from 'jose';
+import type { CompactJWSHeaderParameters, FlattenedJWSInput, JWK, JWTVerifyGetKey } from 'jose';
 import { createJwksFileKeySource, jwksFileDefaults } from '../../src/auth/jwks-file-key-source.js';
 import { fingerprintKeySet, removedKeys, type KeySource } from '../../src/auth/key-source.js';
 import {
@@ -35,11 +35,11 @@ before(async () => {
 });
 
 const token: FlattenedJWSInput = { payload: '', signature: '' };
-const header = (kid: string): JWSHeaderParameters => ({ alg: 'ES256', kid });
+const header = (kid: string): CompactJWSHeaderParameters => ({ alg: 'ES256', kid });
 /** True when the source resolves `kid` (without throwing). */
 async function knows(source: KeySource, kid: string): Promise<boolean> {
   try {
-    await source.key(header(kid), token);
+    await (source.key as JWTVerifyGetKey)(header(kid), token);
     return true;
   } catch {
     return false;
@@ -185,7 +185,7 @@ void describe('JWKS URL key source failures', () => {
     });
     await assert.rejects(
       async () => {
-        await source.key(header('a'), token);
+        await (source.key as JWTVerifyGetKey)(header('a'), token);
       },
       { name: 'KeySourceUnavailableError' },
     );

@@ -76,13 +76,13 @@ export interface CertificateSpec {
   readonly from: Date;
   readonly to: Date;
   /** basicConstraints cA; absent: no basicConstraints extension. */
-  readonly ca?: boolean;
+  readonly ca?: boolean | undefined;
   /** keyUsage bits OR-ed together (see {@link keyUsageBits}); absent: no keyUsage extension. */
-  readonly keyUsage?: number;
+  readonly keyUsage?: number | undefined;
   /** keyUsage extension value bytes as given (for malformed-extension tests). */
-  readonly rawKeyUsage?: Buffer;
+  readonly rawKeyUsage?: Buffer | undefined;
   /** extendedKeyUsage OIDs; absent: no extendedKeyUsage extension. */
-  readonly eku?: readonly string[];
+  readonly eku?: readonly string[] | undefined;
 }
 
 /** The code-signing and server-auth extended key usages. */
