@@ -209,7 +209,7 @@ void describe('createCheckpointKeeper', () => {
       };
       poll();
     });
-    assert.ok(errors[0] instanceof Error);
+    assert.ok(errors[0] instanceof Error, 'errors[0] instanceof Error');
     await rm(path, { recursive: true });
     keeper.update({ ...head, seq: 2 });
     await keeper.close();

@@ -38,7 +38,7 @@ void describe('audit writer failures', () => {
       () => undefined,
       (error: unknown) => error,
     );
-    assert.ok(failure instanceof AuditLogError);
+    assert.ok(failure instanceof AuditLogError, 'failure instanceof AuditLogError');
     assert.equal(failure.code, 'AUDIT_WRITE_FAILED');
     assert.equal(failure.name, 'AuditLogError');
     assert.match(

@@ -68,7 +68,7 @@ function checkpointAt(
   file = path,
 ) {
   const line = lines[index];
-  assert.ok(line !== undefined);
+  assert.ok(line !== undefined, 'line !== undefined');
   const offset = Buffer.byteLength(text(lines.slice(0, index + 1)));
   return makeAuditCheckpoint(
     { log: path, file, offset, seq: line.seq, hash: line.hash },

@@ -158,7 +158,7 @@ void describe('openGatewayAudit', () => {
     await log.close();
     await turn();
     const warn = lines.find((l) => l['msg'] === 'audit log opened in recovery (--recover-audit)');
-    assert.ok(warn !== undefined);
+    assert.ok(warn !== undefined, 'warn !== undefined');
     assert.equal(warn['level'], 40);
   });
 

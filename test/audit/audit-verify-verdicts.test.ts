@@ -109,7 +109,7 @@ function checkpointOf(l: Line, ts = '2026-01-01T00:10:00.000Z'): AuditCheckpoint
 /** The hash of `lines[i]`, which must exist. */
 function hashAt(lines: readonly Line[], i: number): string {
   const l = lines[i];
-  assert.ok(l !== undefined);
+  assert.ok(l !== undefined, 'l !== undefined');
   return l.hash;
 }
 

@@ -99,7 +99,7 @@ void describe('createAuthSetup with a JWKS file', () => {
     t.mock.timers.enable({ apis: ['Date'], now });
     const verifier = await jwksFileSetup(t, ['maxTokenBytes: 256']);
     const token = await sign(key, claims());
-    assert.ok(token.length > 256);
+    assert.ok(token.length > 256, 'token.length > 256');
     await refused(verifier, token, 'too_long');
   });
 
@@ -212,7 +212,7 @@ void describe('createAuthSetup with the development issuer', () => {
     const parsed = config(dir, ['devIssuer: true']);
     assert.equal(devIssuerStateDir(parsed), join(dir, 'dev-issuer'));
     const setup = await createAuthSetup(parsed);
-    assert.ok(setup.devIssuer !== undefined);
+    assert.ok(setup.devIssuer !== undefined, 'setup.devIssuer !== undefined');
     assert.equal(setup.devIssuer.issuer, 'bastion-dev');
     assert.equal(setup.devIssuer.audience, 'bastion');
     assert.equal(setup.devIssuer.jwksFile, join(dir, 'dev-issuer', 'jwks.json'));
@@ -240,7 +240,7 @@ void describe('createAuthSetup with the development issuer and a fixed issuer', 
       ...parsed,
       auth: { ...parsed.auth, issuer: 'https://dev.example', audience: 'gw' },
     });
-    assert.ok(setup.devIssuer !== undefined);
+    assert.ok(setup.devIssuer !== undefined, 'setup.devIssuer !== undefined');
     assert.equal(setup.devIssuer.issuer, 'https://dev.example');
     assert.equal(setup.devIssuer.audience, 'gw');
     const token = await setup.devIssuer.mint({ sub: 'dev', scopes: [], ttlSec: 60 });

@@ -46,7 +46,7 @@ void describe('keyless signer', () => {
       who,
     ];
     const verified = await verifyModelDirectory({ root, trust: { identities, sigstoreRoot } });
-    assert.ok(verified.signer.method === 'keyless');
+    assert.ok(verified.signer.method === 'keyless', "verified.signer.method === 'keyless'");
     assert.equal(verified.signer.identityIndex, 2);
     assert.equal(verified.signer.identity, who.identity);
     assert.equal(verified.signer.issuer, who.issuer);
@@ -64,7 +64,7 @@ void describe('keyless signer', () => {
     );
     assert.equal(anyIssuer.signer.identityIndex, 0);
     assert.equal(anyIssuer.signer.issuer, who.issuer);
-    assert.ok(anyIssuer.payload.length > 0);
+    assert.ok(anyIssuer.payload.length > 0, 'anyIssuer.payload.length > 0');
     for (const identity of ['CI@example.com', 'ci@example.co', 'ci@example.com ', '.*']) {
       assert.throws(
         () => verifyKeylessEnvelope(bundle, [{ identity }], () => sigstoreRoot),
@@ -150,7 +150,7 @@ void describe('keyless refusals', () => {
     const { root } = await signed(t);
     await editBundle(join(root, 'model.sig'), (b) => {
       const entry = b.verificationMaterial.tlogEntries[0];
-      assert.ok(entry !== undefined);
+      assert.ok(entry !== undefined, 'entry !== undefined');
       entry['integratedTime'] = String(Math.floor(at.getTime() / 1000) + 1);
     });
     await assert.rejects(
