@@ -4,7 +4,7 @@
 // A real pino logger writes into an array.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { chmod, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -92,10 +92,12 @@ void describe('loadOrCreateAuditKey', () => {
     });
   });
 
-  void it('two starts at once end up with one key', async (t) => {
-    const path = join(await dir(t), 'audit-hmac.key');
+  void it('two starts at once end up with one key, and no temporary file is left', async (t) => {
+    const d = await dir(t);
+    const path = join(d, 'audit-hmac.key');
     const keys = await Promise.all([1, 2, 3, 4].map(() => loadOrCreateAuditKey(path)));
     for (const key of keys) assert.deepEqual(key, keys[0]);
+    assert.deepEqual(await readdir(d), ['audit-hmac.key']);
   });
 });
 
