@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
   auditEvents,
+  auditFieldListIsComplete,
   auditRecordFields,
   auditWriterFields,
   genesisHash,
@@ -54,6 +55,8 @@ void describe('the record tables', () => {
     assert.deepEqual([...auditWriterFields], ['seq', 'ts', 'prevHash', 'hash']);
     assert.equal(genesisHash, '0'.repeat(64));
     assert.equal(maxAuditFieldLength, 1024);
+    // The compile-time check that the field list matches the types is also a plain `true`.
+    assert.equal(auditFieldListIsComplete, true);
   });
 });
 
@@ -64,6 +67,12 @@ void describe('normalizeAuditEntry', () => {
       event: 'request',
       outcome: 'allowed',
     });
+    assert.deepEqual(
+      normalizeAuditEntry(
+        entry({ status: null, durationMs: null, inputSha256: null, version: null, path: null }),
+      ),
+      { ...allNull, event: 'request', outcome: 'allowed' },
+    );
     assert.deepEqual(normalizeAuditEntry(entry({ sub: null, status: undefined, version: null })), {
       ...allNull,
       event: 'request',
@@ -205,6 +214,11 @@ void describe('normalizeAuditEntry', () => {
       { inputSha256: 5 },
       'audit entry: "inputSha256" must be 64 lowercase hex digits',
     ],
+    [
+      'a digest inside a list',
+      { inputSha256: ['ab'.repeat(32)] },
+      'audit entry: "inputSha256" must be 64 lowercase hex digits',
+    ],
   ];
   for (const [name, extra, message] of refused) {
     void it(`refuses ${name}`, () => {
@@ -278,6 +292,10 @@ void describe('parseAuditRecord', () => {
     ['no prevHash', record({ prevHash: undefined }), 'bad prevHash'],
     ['a long hash', record({ hash: 'f'.repeat(65) }), 'bad hash'],
     ['a numeric hash', record({ hash: 1 }), 'bad hash'],
+    // A one-element list would pass the patterns once turned into text.
+    ['a prevHash inside a list', record({ prevHash: [genesisHash] }), 'bad prevHash'],
+    ['a hash inside a list', record({ hash: ['f'.repeat(64)] }), 'bad hash'],
+    ['a ts inside a list', record({ ts: ['2026-01-01T00:00:00Z'] }), 'bad ts'],
     ...(
       [
         'requestId',
