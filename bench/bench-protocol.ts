@@ -30,6 +30,8 @@ export interface LoadResult {
   readonly latency: LatencySummary;
   /** Set by the orchestrator: the server process's CPU time per answered request, µs. */
   readonly serverCpuPerRequest?: number;
+  /** Set by the orchestrator: audit records per fdatasync during the run (Bastion with audit). */
+  readonly auditRecordsPerFsync?: number;
 }
 
 /** Load worker → orchestrator. */
@@ -53,7 +55,13 @@ export interface ServerSpec {
 
 /** Server child → orchestrator. */
 export type ServerMessage =
-  | { readonly type: 'listening'; readonly port: number; readonly token?: string }
+  | {
+      readonly type: 'listening';
+      readonly port: number;
+      readonly token?: string;
+      /** Bastion's metrics listener, when metrics are on. */
+      readonly metricsPort?: number;
+    }
   | { readonly type: 'error'; readonly message: string }
   | { readonly type: 'closed' }
   | { readonly type: 'profiled'; readonly file: string }

@@ -18,6 +18,8 @@ export interface HttpFigure {
   readonly errors: number;
   /** Server CPU µs (all threads) per answered request. */
   readonly cpuPerRequest: number;
+  /** Audit records per fdatasync (Bastion with audit on; NaN otherwise). */
+  readonly recordsPerFsync: number;
 }
 
 /** The median over rounds of one in-process measurement. */
@@ -76,6 +78,7 @@ export function httpFigure(results: readonly LoadResult[], rows = 1): HttpFigure
     non2xx: results.reduce((n, r) => n + r.non2xx, 0),
     errors: results.reduce((n, r) => n + r.errors, 0),
     cpuPerRequest: median(results.map((r) => r.serverCpuPerRequest ?? NaN)) / rows,
+    recordsPerFsync: median(results.map((r) => r.auditRecordsPerFsync ?? NaN)),
   };
 }
 
@@ -114,6 +117,8 @@ const n0 = (x: number | undefined): string =>
   x === undefined || !Number.isFinite(x) ? '–' : Math.round(x).toLocaleString('en-US');
 const ms = (x: number | undefined): string =>
   x === undefined || !Number.isFinite(x) ? '–' : x < 10 ? x.toFixed(2) : x.toFixed(1);
+const oneDecimal = (x: number | undefined): string =>
+  x === undefined || !Number.isFinite(x) ? '–' : x.toFixed(1);
 const ratio = (x: number): string => (Number.isFinite(x) ? x.toFixed(2) : '–');
 const spread = (f: HttpFigure | undefined): string =>
   f === undefined ? '' : ` (${n0(f.min)}–${n0(f.max)})`;
@@ -131,6 +136,7 @@ const header = [
   'c p50',
   'c p99',
   'c µs CPU/row',
+  'c rec/fsync',
   'c/b',
   'c/a',
   'p99 c/b',
@@ -148,6 +154,7 @@ function cells(row: ScenarioRow): string[] {
     ms(row.c?.p50),
     ms(row.c?.p99),
     n0(row.c?.cpuPerRequest),
+    oneDecimal(row.c?.recordsPerFsync),
     ratio(row.cOverB),
     ratio(row.cOverA),
     ratio(row.p99COverB),
@@ -156,8 +163,16 @@ function cells(row: ScenarioRow): string[] {
 
 /** The table as aligned plain text for the console. */
 export function consoleTable(rows: readonly ScenarioRow[]): string {
-  const lines = [header, ...rows.map(cells)];
-  const widths = header.map((_, i) => Math.max(...lines.map((l) => (l[i] ?? '').length)));
+  return alignedTable(header, rows.map(cells));
+}
+
+/** A table as aligned plain text: first column left-aligned, the others right-aligned. */
+export function alignedTable(
+  head: readonly string[],
+  body: readonly (readonly string[])[],
+): string {
+  const lines = [head, ...body];
+  const widths = head.map((_, i) => Math.max(...lines.map((l) => (l[i] ?? '').length)));
   return lines
     .map((line) =>
       line

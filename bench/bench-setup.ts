@@ -3,7 +3,7 @@
  * compute-bound model (1024 → 4096 → 1024, generated here, never committed), a slow model for the
  * event-loop probe, Bastion configurations, and the naive baseline's model folder.
  */
-import { copyFile, mkdir, writeFile } from 'node:fs/promises';
+import { copyFile, cp, mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { buildComputeMlp, buildMlp } from '../scripts/onnx/onnx-builder.js';
 
@@ -12,13 +12,15 @@ const demoModels = resolve(import.meta.dirname, '../models');
 const demoPublisherKey = resolve(import.meta.dirname, '../config/keys/demo-publisher.pub.pem');
 
 /** Input width of each bench model (all are float32 `[batch, width]` → `output`/`probabilities`). */
-export const modelWidth = { mlp: 64, compute: 1024, slow: 16 } as const;
+export const modelWidth = { mlp: 64, compute: 1024, slow: 16, iris: 4 } as const;
 
 /** Models generated for the run, as bytes (for the in-process baseline). */
 export interface BenchModels {
   readonly mlp: Uint8Array;
   readonly compute: Uint8Array;
   readonly slow: Uint8Array;
+  /** The demo iris model (signed, with its signed policy.yaml in models/iris/1). */
+  readonly iris: Uint8Array;
 }
 
 /** Paths written by {@link writeBenchFiles}. */
@@ -39,6 +41,7 @@ export async function buildBenchModels(): Promise<BenchModels> {
     compute: buildComputeMlp({ inputs: 1024, hidden: 4096, outputs: 1024, seed: 42 }),
     // Deep, narrow I/O: ~17 MFLOP per row, 16 numbers in and out per row.
     slow: buildMlp({ layers: [modelWidth.slow, 2048, 2048, 2048, modelWidth.slow], seed: 11 }),
+    iris: await readFile(join(demoModels, 'iris/1/model.onnx')),
   };
 }
 
@@ -66,7 +69,12 @@ export async function writeBenchFiles(dir: string, models: BenchModels): Promise
   await writeVersion(fullRepo, 'compute', models.compute);
   await writeVersion(fullRepo, 'compute-batched', models.compute, 'maxBatchSize: 64\n');
   await writeVersion(fullRepo, 'slow', models.slow, 'maxQueue: 64\n');
+  // iris as shipped (signed model + signed policy.yaml: constraints, OOD score, output
+  // hardening), and the same model.onnx unsigned without a policy, to price the policy alone.
+  await cp(join(demoModels, 'iris/1'), join(fullRepo, 'iris/1'), { recursive: true });
+  await writeVersion(fullRepo, 'iris-nopolicy', models.iris);
   await mkdir(naiveDir, { recursive: true });
+  await writeFile(join(naiveDir, 'iris.onnx'), models.iris);
   await writeFile(join(naiveDir, 'mlp.onnx'), models.mlp);
   await writeFile(join(naiveDir, 'compute.onnx'), models.compute);
   await writeFile(join(naiveDir, 'slow.onnx'), models.slow);
@@ -124,6 +132,13 @@ logging:
 }
 
 /** A v2 infer body of `rows` rows of `width` float32 values, serialised once. */
+/** Single real iris rows (in range, in distribution: the policy passes them). */
+export function irisBody(): string {
+  return JSON.stringify({
+    inputs: [{ name: 'features', shape: [1, 4], datatype: 'FP32', data: [5.1, 3.5, 1.4, 0.2] }],
+  });
+}
+
 export function inferBody(width: number, rows = 1, seed = 1): string {
   const data = Array.from({ length: rows * width }, (_, i) => Math.sin(seed * 7919 + i * 0.37));
   return JSON.stringify({

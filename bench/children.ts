@@ -38,6 +38,28 @@ function nextMessage<T>(child: ChildProcess, what: string): Promise<T> {
   });
 }
 
+/** Audit counters of a Bastion server. */
+export interface AuditCounts {
+  readonly records: number;
+  readonly fsyncs: number;
+}
+
+/** Records per fsync between two {@link AuditCounts}; NaN when either is missing or none synced. */
+export function recordsPerFsync(
+  before: AuditCounts | undefined,
+  after: AuditCounts | undefined,
+): number {
+  if (before === undefined || after === undefined) return NaN;
+  const fsyncs = after.fsyncs - before.fsyncs;
+  return fsyncs <= 0 ? NaN : (after.records - before.records) / fsyncs;
+}
+
+/** The value of an unlabelled sample `name` in a Prometheus text scrape. */
+export function scrapeValue(text: string, name: string): number | undefined {
+  const match = new RegExp(`^${name} (\\S+)$`, 'm').exec(text);
+  return match?.[1] === undefined ? undefined : Number(match[1]);
+}
+
 /** A server child that is listening. */
 export interface RunningServer {
   readonly name: string;
@@ -47,6 +69,11 @@ export interface RunningServer {
   readonly pid: number | undefined;
   /** CPU microseconds (user + system, all threads) the server process has used so far. */
   cpuMicros(): Promise<number>;
+  /**
+   * Audit records written and fdatasync calls so far, from Bastion's metrics listener
+   * (`bastion_audit_records_total`, `bastion_audit_fsyncs_total`); undefined without one.
+   */
+  auditCounts(): Promise<AuditCounts | undefined>;
   /** The server process's resident set size, bytes. */
   rssBytes(): Promise<number>;
   /** Profiles the server's main thread while `during` runs; writes the `.cpuprofile` to `file`. */
@@ -80,6 +107,14 @@ export async function startServer(
       const message = await answer;
       if (message.type !== 'cpu') throw new Error(`server ${spec.name}: no CPU figure`);
       return message.micros;
+    },
+    async auditCounts() {
+      if (message.metricsPort === undefined) return undefined;
+      const res = await fetch(`http://127.0.0.1:${message.metricsPort}/metrics`);
+      const text = await res.text();
+      const records = scrapeValue(text, 'bastion_audit_records_total');
+      const fsyncs = scrapeValue(text, 'bastion_audit_fsyncs_total');
+      return records === undefined || fsyncs === undefined ? undefined : { records, fsyncs };
     },
     async rssBytes() {
       const answer = nextMessage<ServerMessage>(child, `server ${spec.name}`);

@@ -49,7 +49,8 @@ export async function measureInProcess(
     const result = await session.run({
       [inputName]: new ort.Tensor('float32', data, [rows, width]),
     });
-    for (const tensor of Object.values(result)) sink += (tensor.data as Float32Array)[0] ?? 0;
+    for (const tensor of Object.values(result))
+      sink += Number((tensor.data as Float32Array | BigInt64Array)[0] ?? 0); // int64 outputs (iris's label) are BigInt
     latencies.push(performance.now() - t0);
   }
   const elapsed = (performance.now() - started) / 1000;

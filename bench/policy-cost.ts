@@ -74,7 +74,7 @@ export async function measurePolicyCost(requests = 20_000): Promise<PolicyCost> 
         false,
         caller,
       );
-      out = enforcer.finish(target, policy, admission, out, caller);
+      out = await enforcer.finish(target, policy, admission, out, caller);
       for (const name of admission.returned) {
         const t = out[name];
         if (t !== undefined) policy.output?.roundJson(name, encodeTensor(name, t).data);

@@ -4,6 +4,7 @@
  * Node's internals), as shares of the non-idle samples.
  */
 import { readFile } from 'node:fs/promises';
+import { sourceUrlOf } from './stages.js';
 
 interface ProfileNode {
   readonly id: number;
@@ -42,7 +43,8 @@ export interface ProfileSummary {
 }
 
 /** The module a frame belongs to: `pkg` for node_modules, `src/x/y.ts`, `node:…`, or `(…)`. */
-export function moduleOf(url: string, functionName: string): string {
+export function moduleOf(frameUrl: string, functionName: string): string {
+  const url = sourceUrlOf(frameUrl);
   if (url === '') return functionName.startsWith('(') ? functionName : '(native)';
   const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url);
   if (pkg?.[1] !== undefined) return pkg[1];

@@ -6,8 +6,11 @@
  * while nothing else does. Writes `bench/results/<date>.json` and `.md`.
  *
  * --quick    one short round (about a minute)
- * --profile  afterwards, CPU-profile a fresh Bastion under mlp c=32 load and summarize it
- * --profile-only  only that (profiles and summary under bench/results/profiles/)
+ * --profile  afterwards, CPU-profile Bastion's main thread in each scenario (pool and inline c=32,
+ *            batching c=32, c=1) and the naive server's, and print the CPU per request by stage
+ *            (bench/profile-scenarios.ts, bench/stages.ts)
+ * --profile-only  only that (profiles under bench/results/profiles/)
+ * --from-source  run the Bastion servers from src/ through tsx instead of a fresh tsc build
  * --no-scale  skip the scale figures (bench/scale.ts: concurrency sweep, 50 loaded models; and,
  *             without --quick, bench/verify-load.ts on a 1 GiB file)
  */
@@ -23,6 +26,7 @@ import {
   healthCells,
   healthHeader,
   type HealthFigure,
+  alignedTable,
   markdownTable,
   profileMarkdown,
   type Scenario,
@@ -35,18 +39,26 @@ import {
   type BenchFiles,
   buildBenchModels,
   inferBody,
+  irisBody,
   modelWidth,
   writeBenchFiles,
 } from './bench-setup.js';
-import { type RunningServer, startLoadGenerator, startServer } from './children.js';
+import {
+  recordsPerFsync,
+  type RunningServer,
+  startLoadGenerator,
+  startServer,
+} from './children.js';
 import {
   type InProcessResult,
   measureInProcess,
   releaseSessions,
   timeOneRun,
 } from './in-process.js';
+import { benchDistEnv, buildForBench } from './build-dist.js';
 import { probeHealth } from './health-probe.js';
-import { type ProfileSummary, summarizeProfile } from './profile-summary.js';
+import { profileScenarios } from './profile-scenarios.js';
+import { type StageProfile, stageTable } from './stage-table.js';
 
 const args = new Set(process.argv.slice(2));
 /** `--only=id,id`: measure only these HTTP targets (skips nothing else). */
@@ -58,8 +70,8 @@ const quick = args.has('--quick');
 const profileOnly = args.has('--profile-only');
 const profile = profileOnly || args.has('--profile');
 const plan = quick
-  ? { rounds: 1, durationSec: 2, warmupSec: 1, inProcessSec: 1, probeSec: 3, profileSec: 5 }
-  : { rounds: 3, durationSec: 4, warmupSec: 2, inProcessSec: 2, probeSec: 6, profileSec: 10 };
+  ? { rounds: 1, durationSec: 2, warmupSec: 1, inProcessSec: 1, probeSec: 3, profileSec: 3 }
+  : { rounds: 3, durationSec: 4, warmupSec: 2, inProcessSec: 2, probeSec: 6, profileSec: 8 };
 const resultsDir = resolve(import.meta.dirname, 'results');
 const log = (message: string): void => {
   process.stderr.write(
@@ -76,6 +88,8 @@ interface Target {
   readonly model: string;
   readonly width: number;
   readonly connections: number;
+  /** The request body; `inferBody(width)` when absent. */
+  readonly body?: string;
 }
 
 const allTargets: readonly Target[] = [
@@ -101,6 +115,16 @@ const allTargets: readonly Target[] = [
     connections: 32,
   },
   { id: 'c-inline-c32', server: 'inline', model: 'mlp', width: modelWidth.mlp, connections: 32 },
+  { id: 'b-iris-c32', server: 'naive', model: 'iris', width: 4, connections: 32, body: irisBody() },
+  { id: 'c-iris-c32', server: 'full', model: 'iris', width: 4, connections: 32, body: irisBody() },
+  {
+    id: 'c-irisnp-c32',
+    server: 'full',
+    model: 'iris-nopolicy',
+    width: 4,
+    connections: 32,
+    body: irisBody(),
+  },
   {
     id: 'b-compute-c64',
     server: 'naive',
@@ -131,6 +155,7 @@ const inProcessRuns = [
   { id: 'a-mlp-1', model: 'mlp', rows: 1 },
   { id: 'a-mlp-32', model: 'mlp', rows: 32 },
   { id: 'a-compute-1', model: 'compute', rows: 1 },
+  { id: 'a-iris-1', model: 'iris', rows: 1 },
   { id: 'a-compute-64', model: 'compute', rows: 64 },
 ] as const;
 
@@ -143,6 +168,20 @@ const scenarios: readonly Scenario[] = [
     a: 'a-mlp-32',
     b: 'b-mlp-c32',
     c: 'c-mlpb-c32',
+    rows: 1,
+  },
+  {
+    label: 'iris c=32, signed policy on',
+    a: 'a-iris-1',
+    b: 'b-iris-c32',
+    c: 'c-iris-c32',
+    rows: 1,
+  },
+  {
+    label: 'iris c=32, same model, no policy',
+    a: 'a-iris-1',
+    b: 'b-iris-c32',
+    c: 'c-irisnp-c32',
     rows: 1,
   },
   {
@@ -213,27 +252,28 @@ async function profileOnlyMain(): Promise<void> {
   const work = await mkdtemp(join(tmpdir(), 'bastion-bench-'));
   try {
     const files = await writeBenchFiles(work, await buildBenchModels());
-    for (const p of await profileServers(work, files)) printProfile(p);
+    printProfiles(await profileServers(work, files));
   } finally {
     await rm(work, { recursive: true, force: true });
   }
 }
 
-function perRequest(p: ProfileSummary): string {
-  if (p.requests === undefined || p.requests === 0) return '';
-  return `${(p.requestsPerSec ?? 0).toFixed(0)} req/s, ${((p.busyMs * 1000) / p.requests).toFixed(0)} µs of sampled main-thread busy time per request`;
+function profileServers(work: string, files: BenchFiles): Promise<StageProfile[]> {
+  return profileScenarios(work, files, plan, join(resultsDir, 'profiles'), log);
 }
 
-function printProfile(p: ProfileSummary): void {
-  process.stdout.write(
-    `\nprofile ${p.file}: ${p.busyMs.toFixed(0)} ms busy, ${p.idlePercent.toFixed(0)}% idle, ${perRequest(p)}\n`,
-  );
-  for (const x of p.inclusiveByModule) {
-    process.stdout.write(`  ${x.percent.toFixed(1).padStart(5)}%  ${x.name}\n`);
-  }
-  process.stdout.write('  -- self --\n');
-  for (const x of p.selfByFunction) {
-    process.stdout.write(`  ${x.percent.toFixed(1).padStart(5)}%  ${x.name}\n`);
+/** The stage table, then each profile's top self-time functions. */
+function printProfiles(profiles: readonly StageProfile[]): void {
+  if (profiles.length === 0) return;
+  const { head, body } = stageTable(profiles);
+  process.stdout.write(`\n${alignedTable(head, body)}\n`);
+  for (const { summary: p } of profiles) {
+    process.stdout.write(
+      `\nprofile ${p.file.replace(/^.*\//, '')}: ${p.busyMs.toFixed(0)} ms busy, ${p.idlePercent.toFixed(0)}% idle; self time:\n`,
+    );
+    for (const x of p.selfByFunction.slice(0, 8)) {
+      process.stdout.write(`  ${x.percent.toFixed(1).padStart(5)}%  ${x.name}\n`);
+    }
   }
 }
 
@@ -246,7 +286,7 @@ async function main(): Promise<void> {
     log(`plan: ${JSON.stringify(plan)}; work dir ${work}`);
     const models = await buildBenchModels();
     const files = await writeBenchFiles(work, models);
-    const bytesOf = { mlp: models.mlp, compute: models.compute } as const;
+    const bytesOf = { mlp: models.mlp, compute: models.compute, iris: models.iris } as const;
 
     const variant = (name: string, v: Partial<BastionVariant>): BastionVariant => ({
       repository: files.mlpRepo,
@@ -279,7 +319,7 @@ async function main(): Promise<void> {
     const load = await startLoadGenerator();
     closers.push(() => load.close());
 
-    const bodies = new Map(targets.map((t) => [t.id, inferBody(t.width)]));
+    const bodies = new Map(targets.map((t) => [t.id, t.body ?? inferBody(t.width)]));
     const http = new Map<string, LoadResult[]>(targets.map((t) => [t.id, []]));
     const inProcess = new Map<string, InProcessResult[]>(inProcessRuns.map((r) => [r.id, []]));
 
@@ -287,10 +327,16 @@ async function main(): Promise<void> {
     const measure = async (t: Target): Promise<LoadResult> => {
       const server = servers.get(t.server);
       const before = (await server?.cpuMicros()) ?? 0;
+      const auditBefore = await server?.auditCounts();
       const result = await load.run(jobFor(t, servers, bodies.get(t.id) ?? '', plan.durationSec));
       const used = ((await server?.cpuMicros()) ?? 0) - before;
+      const auditAfter = await server?.auditCounts();
       const answered = result.requests + result.non2xx;
-      return { ...result, serverCpuPerRequest: answered === 0 ? NaN : used / answered };
+      return {
+        ...result,
+        serverCpuPerRequest: answered === 0 ? NaN : used / answered,
+        auditRecordsPerFsync: recordsPerFsync(auditBefore, auditAfter),
+      };
     };
 
     log('warm-up');
@@ -369,7 +415,7 @@ async function main(): Promise<void> {
 
     for (const close of closers.splice(0).reverse()) await close();
 
-    let profiles: ProfileSummary[] = [];
+    let profiles: StageProfile[] = [];
     if (profile) profiles = await profileServers(work, files);
 
     const rows = scenarioRows(scenarios, http, inProcess);
@@ -378,11 +424,25 @@ async function main(): Promise<void> {
     const off32 = find('mlp c=32, batching off');
     const compute = find('compute c=64, batching on (max 64)');
     const bastionHealth = health.find((h) => h.server.startsWith('c:'));
+    const inline32 = find('mlp c=32, off — poolSize 0 (inline)');
+    const irisPolicy = find('iris c=32, signed policy on');
+    const irisBare = find('iris c=32, same model, no policy');
+    const policyKeeps = (irisPolicy?.cOverB ?? NaN) / (irisBare?.cOverB ?? NaN);
     const goals: GoalCheck[] = [
       {
-        goal: 'c/b ≥ 0.9 at c=32, batching off (mlp)',
+        goal: 'c/b ≥ 0.9 at c=32, batching off (mlp, default placement)',
         measured: (off32?.cOverB ?? NaN).toFixed(2),
         met: (off32?.cOverB ?? 0) >= 0.9,
+      },
+      {
+        goal: 'c/b ≥ 0.9 at c=32, batching off (mlp, inline: poolSize 0)',
+        measured: (inline32?.cOverB ?? NaN).toFixed(2),
+        met: (inline32?.cOverB ?? 0) >= 0.9,
+      },
+      {
+        goal: 'the iris policy keeps the ratio: c/b with it ≥ 0.95 × c/b without',
+        measured: `${policyKeeps.toFixed(2)} (${(irisPolicy?.cOverB ?? NaN).toFixed(2)} vs ${(irisBare?.cOverB ?? NaN).toFixed(2)})`,
+        met: policyKeeps >= 0.95,
       },
       {
         goal: 'c ≥ 2× b at c=64 on the compute-bound model, batching on',
@@ -415,7 +475,7 @@ async function main(): Promise<void> {
     );
     for (const g of goals)
       process.stdout.write(`${g.met ? 'MET   ' : 'NOT MET'}  ${g.goal}: ${g.measured}\n`);
-    for (const p of profiles) printProfile(p);
+    printProfiles(profiles);
 
     const stamp = started.toISOString().replace(/:/g, '-').replace(/\..*$/, '');
     await mkdir(resultsDir, { recursive: true });
@@ -442,62 +502,29 @@ async function main(): Promise<void> {
   }
 }
 
-/**
- * CPU-profiles the main thread of a fresh Bastion (full security, mlp, batching off) and of the
- * naive server under the same c=32 load, after a warm-up; start-up is not in the profiles.
- */
-async function profileServers(work: string, files: BenchFiles): Promise<ProfileSummary[]> {
-  const dir = join(resultsDir, 'profiles');
-  await rm(dir, { recursive: true, force: true });
-  await mkdir(dir, { recursive: true });
-  const yaml = bastionConfigYaml({
-    repository: files.mlpRepo,
-    stateDir: join(work, 'var-profile'),
-    auditPath: join(work, 'audit-profile.log'),
-    authCache: true,
-    auditAndMetrics: true,
-    logLevel: 'info',
-  });
-  const load = await startLoadGenerator();
-  const summaries: ProfileSummary[] = [];
-  try {
-    for (const spec of [
-      {
-        kind: 'bastion',
-        name: 'bastion',
-        repository: files.mlpRepo,
-        configYaml: yaml,
-        configDir: work,
-      },
-      { kind: 'naive', name: 'naive', repository: files.naiveDir },
-    ] as const) {
-      const server = await startServer(spec);
-      try {
-        const job = jobFor(
-          { id: 'profile', server: 'full', model: 'mlp', width: modelWidth.mlp, connections: 32 },
-          new Map([['full', server]]),
-          inferBody(modelWidth.mlp),
-          plan.warmupSec,
-        );
-        await load.run(job);
-        const file = join(dir, `${spec.name}-mlp-c32.cpuprofile`);
-        const result = await server.profile(file, () =>
-          load.run({ ...job, durationSec: plan.profileSec }),
-        );
-        log(`profiled ${spec.name}: ${result.perSec.toFixed(0)} req/s under the profiler`);
-        summaries.push({
-          ...(await summarizeProfile(file, 25)),
-          requestsPerSec: result.perSec,
-          requests: result.requests,
-        });
-      } finally {
-        await server.close();
-      }
-    }
-  } finally {
-    await load.close();
-  }
-  return summaries;
+function stagesMarkdown(profiles: readonly StageProfile[]): string {
+  const { head, body } = stageTable(profiles);
+  return `
+## Main-thread CPU per request, by stage (CPU profiles)
+
+Each scenario's server main thread profiled (V8 sampling, 200 µs) for ${plan.profileSec} s of load after a
+${plan.warmupSec} s warm-up; every sample goes to the stage of the first frame on its stack, from the leaf
+up, that \`bench/stages.ts\` names; each cell is that stage's sampled time / requests served while
+profiled, µs. Bastion runs with every guard on; \`pool\` and \`inline\` pin \`poolSize\` 1 and 0,
+\`batching\` and \`default c=1\` use the default placement. \`(program)\` is native time V8 puts on
+no stack (libuv, native callbacks); "process CPU" counts every thread (worker, thread pool) and
+includes the profiler's overhead. V8 samples at wall-clock intervals: on a loaded host a thread's
+descheduled time lands on the stack it was running, so sampled figures can exceed the process
+CPU; compare columns of one run, not runs on different load.
+
+${markdownTable(head, body)}
+
+<details><summary>Top functions by self time, per profile</summary>
+
+${profileMarkdown(profiles.map((p) => p.summary))}
+
+</details>
+`;
 }
 
 function markdown(report: {
@@ -506,7 +533,7 @@ function markdown(report: {
   rows: ReturnType<typeof scenarioRows>;
   health: HealthFigure[];
   goals: GoalCheck[];
-  profiles: ProfileSummary[];
+  profiles: StageProfile[];
 }): string {
   const { host } = report;
   return `# Bastion bench — ${report.started.toISOString()}${quick ? ' (quick)' : ''}
@@ -542,9 +569,13 @@ ${markdownTable(
   ['goal', 'measured', 'met'],
   report.goals.map((g) => [g.goal, g.measured, g.met ? 'yes' : '**no**']),
 )}
-${report.profiles.length === 0 ? '' : `\n## CPU profile of Bastion under mlp c=32 (batching off)\n\n${profileMarkdown(report.profiles)}\n`}`;
+${report.profiles.length === 0 ? '' : stagesMarkdown(report.profiles)}`;
 }
 
+if (!args.has('--from-source')) {
+  log('compiling src/ for the Bastion servers (.bench-dist; --from-source runs tsx instead)');
+  process.env[benchDistEnv] = await buildForBench();
+}
 await (profileOnly ? profileOnlyMain() : main());
 // The iris policy's own cost (constraints + OOD + hardening + quota + extraction watch), in process:
 // issue "Model-level defenses" budgets it at 15 µs of main-thread CPU per request.

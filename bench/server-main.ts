@@ -7,14 +7,26 @@ import { writeFile } from 'node:fs/promises';
 import { Session } from 'node:inspector/promises';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import { parseConfigText } from '../src/config/load-config.js';
-import { createLogger } from '../src/logger.js';
-import { createGateway } from '../src/server.js';
+import { pathToFileURL } from 'node:url';
+import type * as LoadConfig from '../src/config/load-config.js';
+import type * as Logger from '../src/logger.js';
+import type * as Server from '../src/server.js';
+import { benchDistEnv } from './build-dist.js';
 import type { ServerCommand, ServerMessage, ServerSpec } from './bench-protocol.js';
 import { startNaiveServer } from './naive-server.js';
 
 function send(message: ServerMessage): void {
   process.send?.(message);
+}
+
+/** A gateway module: from the compiled build the bench made (see build-dist.ts), else the sources. */
+async function gatewayModule<T>(path: string): Promise<T> {
+  const dist = process.env[benchDistEnv];
+  const url =
+    dist === undefined || dist === ''
+      ? new URL(`../src/${path.replace(/\.js$/, '.ts')}`, import.meta.url).href
+      : pathToFileURL(join(dist, path)).href;
+  return (await import(url)) as T;
 }
 
 async function start(spec: ServerSpec): Promise<() => Promise<void>> {
@@ -23,6 +35,9 @@ async function start(spec: ServerSpec): Promise<() => Promise<void>> {
     send({ type: 'listening', port });
     return () => app.close();
   }
+  const { parseConfigText } = await gatewayModule<typeof LoadConfig>('config/load-config.js');
+  const { createLogger } = await gatewayModule<typeof Logger>('logger.js');
+  const { createGateway } = await gatewayModule<typeof Server>('server.js');
   const configDir = spec.configDir ?? process.cwd();
   const config = parseConfigText(spec.configYaml ?? '', join(configDir, 'config.yaml'));
   // The application log is written as in production (JSON lines, one write per line), to
@@ -32,13 +47,18 @@ async function start(spec: ServerSpec): Promise<() => Promise<void>> {
     pino.destination({ dest: '/dev/null', sync: true }),
   );
   const gateway = await createGateway(config, { logger });
-  const { port } = await gateway.listen();
+  const { port, metricsPort } = await gateway.listen();
   const token = await gateway.auth.devIssuer?.mint({
     sub: 'bench',
     scopes: ['infer:*'],
     ttlSec: 3600,
   });
-  send({ type: 'listening', port, ...(token === undefined ? {} : { token }) });
+  send({
+    type: 'listening',
+    port,
+    ...(token === undefined ? {} : { token }),
+    ...(metricsPort === undefined ? {} : { metricsPort }),
+  });
   return () => gateway.close();
 }
 

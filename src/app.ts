@@ -1,47 +1,48 @@
-import helmet from '@fastify/helmet';
 import Fastify, { type FastifyInstance, type FastifyServerOptions, LogController } from 'fastify';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { isAuthError } from './auth/auth-error.js';
 import type { TokenVerifier } from './auth/token-verifier.js';
 import type { Config } from './config/config-schema.js';
-import { BastionError, httpStatusFor } from './errors.js';
-import { registerAuthHooks } from './http/auth-hooks.js';
-import { registerClientSubjectCheck } from './http/client-certificate.js';
-import { registerCors } from './http/cors.js';
+import { BastionError } from './errors.js';
+import { authPlugin } from './http/auth-hooks.js';
+import { clientCertificatePlugin } from './http/client-certificate.js';
+import { configRoutesPlugin } from './http/config-routes.js';
 import {
   connectionsCheckingIntervalFor,
   limitConnectionsPerAddress,
 } from './http/connection-limits.js';
-import { toClientError } from './http/error-mapping.js';
-import { registerConfigRoutes } from './http/config-routes.js';
+import { corsPlugin } from './http/cors.js';
+import { errorHandlerPlugin } from './http/error-handler.js';
 import { createClientErrorHandler, createFrameworkErrorHandler } from './http/framework-errors.js';
-import { registerHealthRoutes } from './http/health-routes.js';
-import { recordRoutes, registerOpenApiRoute } from './http/openapi.js';
-import { registerStatsRoutes } from './http/stats-routes.js';
-import { registerJsonBodyParser } from './http/json-body.js';
+import { healthRoutesPlugin } from './http/health-routes.js';
+import { jsonBodyPlugin } from './http/json-body.js';
 import { createJsonParsePool } from './http/json-parse-pool.js';
-import { computeSecurityHeaders, securityHeaderOptions } from './http/security-headers.js';
+import { modelRoutesPlugin } from './http/model-routes.js';
+import { type AuditSink, auditEntryOf, observePlugin } from './http/observe-hooks.js';
+import { openApiPlugin, recordRoutes } from './http/openapi.js';
+import { rateLimitPlugin } from './http/rate-limit.js';
+import { methodNotAllowedPlugin, unknownPathsPlugin } from './http/refusal-routes.js';
+import { repositoryRoutesPlugin } from './http/repository-routes.js';
+import { bodyDecodingPlugin, requestBodyPlugin } from './http/request-body.js';
+import { requestIdFor, requestIdPlugin } from './http/request-id.js';
+import { requestStatePlugin } from './http/request-state.js';
+import { responseCompressionPlugin } from './http/response-compression.js';
 import {
-  methodNotAllowedError,
-  registerModelRoutes,
-  type RoutePolicy,
-} from './http/model-routes.js';
-import { type AuditSink, auditEntryOf, registerObserveHooks } from './http/observe-hooks.js';
-import { registerRateLimit } from './http/rate-limit.js';
-import { registerRepositoryRoutes } from './http/repository-routes.js';
-import { registerBodyDecoding, registerRequestBodyHooks } from './http/request-body.js';
-import { registerResponseCompression } from './http/response-compression.js';
-import { requestIdFor, requestIdHeader } from './http/request-id.js';
-import type { InferenceService } from './inference/inference-service.js';
+  computeSecurityHeaders,
+  securityHeaderOptions,
+  securityHeadersPlugin,
+} from './http/security-headers.js';
+import { serverRoutesPlugin } from './http/server-routes.js';
+import { statsRoutesPlugin } from './http/stats-routes.js';
+import type { InferenceService } from './serving/inference-service.js';
 import { createInferenceStats, type InferenceStats } from './inference/inference-stats.js';
 import type { Metrics } from './metrics/metrics.js';
-import type { ModelRegistry } from './models/model-registry.js';
+import type { ServingRegistry } from './serving/serving-registry.js';
 
 /** Everything the HTTP app needs; built by `server.ts` or by a test. */
 export interface AppDependencies {
   readonly config: Readonly<Config>;
-  readonly registry: ModelRegistry;
+  readonly registry: ServingRegistry;
   readonly inference: InferenceService;
   readonly verifier: TokenVerifier;
   readonly logger: Logger;
@@ -61,47 +62,144 @@ export interface AppDependencies {
   readonly serverOptions?: Partial<FastifyServerOptions> & Record<string, unknown>;
 }
 
-/** Public routes and the methods they accept, for 405 answers (not audited). */
-const publicPaths: readonly (readonly [string, 'GET' | 'POST'])[] = [
-  ['/v2/health/live', 'GET'],
-  ['/v2/health/ready', 'GET'],
-  ['/openapi.json', 'GET'],
-];
-
-/** Routes in the authenticated scope and the methods they accept, for audited 405 answers. */
-const knownPaths: readonly (readonly [string, 'GET' | 'POST'])[] = [
-  ['/v2', 'GET'],
-  ['/v2/', 'GET'],
-  ['/v2/models/:model', 'GET'],
-  ['/v2/models/:model/versions/:version', 'GET'],
-  ['/v2/models/:model/ready', 'GET'],
-  ['/v2/models/:model/versions/:version/ready', 'GET'],
-  ['/v2/models/:model/infer', 'POST'],
-  ['/v2/models/:model/versions/:version/infer', 'POST'],
-  ['/v2/repository/index', 'POST'],
-  ['/v2/repository/models/:model/load', 'POST'],
-  ['/v2/repository/models/:model/unload', 'POST'],
-  ['/v2/models/stats', 'GET'],
-  ['/v2/models/:model/stats', 'GET'],
-  ['/v2/models/:model/versions/:version/stats', 'GET'],
-  ['/v2/models/:model/config', 'GET'],
-  ['/v2/models/:model/versions/:version/config', 'GET'],
-];
-
 /**
- * Builds the Fastify app. Boot order, top to bottom: edge hygiene (helmet, body parser, request
- * ids, error mapping), public health routes, then the authenticated scope: token check, rate
- * limit, audit and metrics hooks, and the v2 routes. It never listens; `server.ts` does.
+ * Builds the Fastify app from its plugins (each declares its `name` and `dependencies`). Boot
+ * order, top to bottom: the edge (request state and id, security headers, error handler, body
+ * parser, CORS), the public routes and their 405s, then the authenticated scope: its hooks (see
+ * {@link registerAuthenticatedEdge}), the v2 routes, and last their 405 and 404 answers. It never
+ * listens; `server.ts` does.
  */
 export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> {
   const { config } = deps;
-  // @fastify/helmet stays registered (reply.helmet() for routes that need their own policy), but
-  // the global policy is applied from headers computed once at boot: see security-headers.ts.
   const helmetOptions = securityHeaderOptions(config.server.tls !== undefined);
   const securityHeaders = computeSecurityHeaders(helmetOptions);
+  const jsonBodyBytes = Math.min(config.limits.jsonBodyBytes, config.limits.bodyBytes);
+  const app = createServer(deps, securityHeaders);
+  const routes = recordRoutes(app);
+  const parsePool = createJsonParsePool({ threads: 2, maxQueue: 64 });
+  app.addHook('onClose', () => parsePool.close());
+
+  // The edge, for every request: its state and id, security headers, body parsing and errors.
+  await app.register(requestStatePlugin);
+  await app.register(requestIdPlugin);
+  if (deps.logger.isLevelEnabled('debug')) {
+    app.addHook('onResponse', (request, reply, done) => {
+      request.log.debug(
+        {
+          method: request.method,
+          url: request.url,
+          status: reply.statusCode,
+          ms: reply.elapsedTime,
+        },
+        'request completed',
+      );
+      done();
+    });
+  }
+  await app.register(securityHeadersPlugin, { helmet: helmetOptions, headers: securityHeaders });
+  await app.register(errorHandlerPlugin);
+  await app.register(jsonBodyPlugin, { limit: jsonBodyBytes });
+  await app.register(requestBodyPlugin, { bodyBytes: config.limits.bodyBytes });
+  await app.register(corsPlugin, { origins: config.server.cors.origins });
+
+  // Public routes, then their 405s.
+  await app.register(healthRoutesPlugin, {
+    isReady: () => deps.registry.started && deps.isReady(),
+  });
+  await app.register(openApiPlugin, { version: deps.version });
+  await app.register(methodNotAllowedPlugin, { routes, policy: undefined });
+
+  await app.register(async (scope) => {
+    await registerAuthenticatedEdge(scope, deps, jsonBodyBytes);
+    await scope.register(serverRoutesPlugin, { version: deps.version });
+    await scope.register(modelRoutesPlugin, {
+      registry: deps.registry,
+      inference: deps.inference,
+      maxJsonOutputElements: config.limits.maxJsonOutputElements,
+      jsonHeaderBytes: jsonBodyBytes,
+      parsePool,
+    });
+    await scope.register(statsRoutesPlugin, {
+      registry: deps.registry,
+      stats: deps.stats ?? createInferenceStats(),
+    });
+    await scope.register(configRoutesPlugin, { registry: deps.registry });
+    await scope.register(repositoryRoutesPlugin, { registry: deps.registry });
+    // Last: every other method of the paths above, and any other path under them, audited.
+    const audited = { access: 'none', audit: true } as const;
+    await scope.register(methodNotAllowedPlugin, { routes, policy: audited });
+    await scope.register(unknownPathsPlugin, {
+      prefixes: ['/v2/models', '/v2/repository'],
+      policy: audited,
+    });
+  });
+
+  return app;
+}
+
+/**
+ * The authenticated scope's hooks, in the order they run: the shutdown refusal, the client
+ * certificate, the token, the rate limit (keyed by the token's subject), audit and metrics,
+ * response compression, then body decoding (which reads the body, so it comes last).
+ */
+async function registerAuthenticatedEdge(
+  scope: FastifyInstance,
+  deps: AppDependencies,
+  jsonBodyBytes: number,
+): Promise<void> {
+  const { config } = deps;
+  scope.addHook('onRequest', (_request, _reply, done) => {
+    if (deps.isShuttingDown?.() === true) {
+      done(
+        new BastionError(
+          'SHUTTING_DOWN',
+          'the gateway is shutting down; retry on another replica',
+          {
+            retryAfterSec: 1,
+          },
+        ),
+      );
+      return;
+    }
+    done();
+  });
+  const subjects = config.server.tls?.allowedClientSubjects;
+  if (subjects !== undefined) await scope.register(clientCertificatePlugin, { subjects });
+  await scope.register(authPlugin, {
+    verifier: deps.verifier,
+    onFailure: (reason) => deps.metrics?.authFailures.inc({ reason }),
+  });
+  await scope.register(rateLimitPlugin, {
+    requestsPerMinute: config.limits.requestsPerMinute,
+    unauthenticatedPerMinute: config.limits.unauthenticatedPerMinute,
+    registry: deps.registry,
+    redis: deps.redis,
+    onLimited: () => deps.metrics?.rateLimited.inc(),
+  });
+  await scope.register(observePlugin, {
+    audit: deps.audit,
+    failClosed: config.audit.failClosed === true,
+    metrics: deps.metrics,
+    onAuditFailure: (error, request) => {
+      request.log.error({ err: error }, 'audit record could not be written');
+    },
+  });
+  await scope.register(responseCompressionPlugin);
+  await scope.register(bodyDecodingPlugin, { bodyBytes: config.limits.bodyBytes, jsonBodyBytes });
+}
+
+/**
+ * The Fastify instance and its HTTP server: timeouts and connection limits from `server.*`, the
+ * request id, and the answers to what the router and Node's parser refuse (with the security
+ * headers, since no hook runs for those).
+ */
+function createServer(
+  deps: AppDependencies,
+  securityHeaders: Readonly<Record<string, string>>,
+): FastifyInstance {
+  const { config } = deps;
   const checkingInterval = connectionsCheckingIntervalFor(config.server.headersTimeoutMs);
   const https = deps.serverOptions?.https;
-  const jsonBodyBytes = Math.min(config.limits.jsonBodyBytes, config.limits.bodyBytes);
   const app = Fastify({
     loggerInstance: deps.logger,
     // No "incoming request"/"request completed" lines: the audit log records every request to a
@@ -139,203 +237,13 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
       ? { https: { ...https, connectionsCheckingInterval: checkingInterval } }
       : {}),
   });
-  recordRoutes(app);
   app.server.headersTimeout = config.server.headersTimeoutMs;
   app.server.maxConnections = config.server.maxConnections;
-  const parsePool = createJsonParsePool({ threads: 2, maxQueue: 64 });
-  app.addHook('onClose', () => parsePool.close());
   limitConnectionsPerAddress(app.server, {
     maxPerAddress: config.server.maxConnectionsPerIp,
     onRefused: (address) => {
       deps.logger.warn({ ip: address }, 'connection refused: server.maxConnectionsPerIp reached');
     },
   });
-
-  app.addHook('onRequest', (request, reply, done) => {
-    void reply.header(requestIdHeader, request.id);
-    done();
-  });
-  if (deps.logger.isLevelEnabled('debug')) {
-    app.addHook('onResponse', (request, reply, done) => {
-      request.log.debug(
-        {
-          method: request.method,
-          url: request.url,
-          status: reply.statusCode,
-          ms: reply.elapsedTime,
-        },
-        'request completed',
-      );
-      done();
-    });
-  }
-
-  await app.register(helmet, { ...helmetOptions, global: false });
-  app.addHook('onRequest', (_request, reply, done) => {
-    void reply.headers(securityHeaders);
-    done();
-  });
-
-  registerJsonBodyParser(app, jsonBodyBytes);
-  registerRequestBodyHooks(app, { bodyBytes: config.limits.bodyBytes });
-  await registerCors(app, config.server.cors.origins);
-
-  app.setErrorHandler((error, request, reply) => {
-    const clientError = toClientError(error);
-    const status = httpStatusFor(clientError.code);
-    request.failure = {
-      code: clientError.code,
-      reason: isAuthError(clientError)
-        ? clientError.reason
-        : clientError.code === 'RATE_LIMITED'
-          ? 'rate_limited'
-          : undefined,
-    };
-    if (status >= 500) {
-      request.log.error({ err: error }, 'request failed');
-    } else {
-      request.log.info(
-        { code: clientError.code, reason: request.failure.reason },
-        clientError.message,
-      );
-    }
-    if (clientError.retryAfterSec !== undefined) {
-      void reply.header('retry-after', String(clientError.retryAfterSec));
-    }
-    if (clientError.headers !== undefined) void reply.headers(clientError.headers);
-    return reply.code(status).send({ error: clientError.message, code: clientError.code });
-  });
-
-  // Never echoes the URL (it may hold anything); the preParsing hook answers before any body.
-  app.setNotFoundHandler((_request, reply) => {
-    return reply.code(404).send({ error: 'no such route', code: 'NOT_FOUND' });
-  });
-
-  registerHealthRoutes(app, { isReady: () => deps.registry.started && deps.isReady() });
-  registerOpenApiRoute(app, deps.version);
-  registerMethodNotAllowed(app, publicPaths, undefined);
-
-  await app.register(async (scope) => {
-    scope.addHook('onRequest', (_request, _reply, done) => {
-      if (deps.isShuttingDown?.() === true) {
-        done(
-          new BastionError(
-            'SHUTTING_DOWN',
-            'the gateway is shutting down; retry on another replica',
-            {
-              retryAfterSec: 1,
-            },
-          ),
-        );
-        return;
-      }
-      done();
-    });
-    const subjects = config.server.tls?.allowedClientSubjects;
-    if (subjects !== undefined) registerClientSubjectCheck(scope, subjects);
-    registerAuthHooks(scope, {
-      verifier: deps.verifier,
-      onFailure: (reason) => deps.metrics?.authFailures.inc({ reason }),
-    });
-    await registerRateLimit(scope, {
-      requestsPerMinute: config.limits.requestsPerMinute,
-      unauthenticatedPerMinute: config.limits.unauthenticatedPerMinute,
-      registry: deps.registry,
-      redis: deps.redis,
-      onLimited: () => deps.metrics?.rateLimited.inc(),
-    });
-    registerObserveHooks(scope, {
-      audit: deps.audit,
-      failClosed: config.audit.failClosed === true,
-      metrics: deps.metrics,
-      onAuditFailure: (error, request) => {
-        request.log.error({ err: error }, 'audit record could not be written');
-      },
-    });
-    // After the audit hook, so a fail-closed 503 replaces the payload before it is compressed.
-    await registerResponseCompression(scope);
-    registerBodyDecoding(scope, { bodyBytes: config.limits.bodyBytes, jsonBodyBytes });
-    registerMethodNotAllowed(scope, knownPaths, { access: 'none', audit: true });
-    // Any other path under the model and repository routes: an audited 404, before any body.
-    scope.route({
-      method: ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH'],
-      url: '/v2/models/*',
-      config: { policy: { access: 'none', audit: true }, methodNotAllowed: true, refuse: notFound },
-      handler: () => {
-        throw notFound();
-      },
-    });
-    scope.route({
-      method: ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH'],
-      url: '/v2/repository/*',
-      config: { policy: { access: 'none', audit: true }, methodNotAllowed: true, refuse: notFound },
-      handler: () => {
-        throw notFound();
-      },
-    });
-
-    const serverMetadata = () => ({
-      name: 'bastion',
-      version: deps.version,
-      extensions: [
-        'model_repository',
-        'binary_tensor_data',
-        'statistics',
-        'model_configuration',
-        'classification',
-      ],
-    });
-    const tokenOnly = { config: { policy: { access: 'token', audit: false } } } as const;
-    scope.get('/v2', tokenOnly, serverMetadata);
-    scope.get('/v2/', tokenOnly, serverMetadata);
-    registerModelRoutes(scope, {
-      registry: deps.registry,
-      inference: deps.inference,
-      maxJsonOutputElements: config.limits.maxJsonOutputElements,
-      jsonHeaderBytes: jsonBodyBytes,
-      parsePool,
-    });
-    registerStatsRoutes(scope, {
-      registry: deps.registry,
-      stats: deps.stats ?? createInferenceStats(),
-    });
-    registerConfigRoutes(scope, deps.registry);
-    registerRepositoryRoutes(scope, deps.registry);
-  });
-
   return app;
-}
-
-function notFound(): BastionError {
-  return new BastionError('NOT_FOUND', 'no such route');
-}
-
-/** 405 routes for the other methods of each known path, answered before any body is read. */
-function registerMethodNotAllowed(
-  app: FastifyInstance,
-  paths: readonly (readonly [string, 'GET' | 'POST'])[],
-  policy: RoutePolicy | undefined,
-): void {
-  for (const [url, allowed] of paths) {
-    const others = (['GET', 'POST', 'PUT', 'DELETE', 'PATCH'] as const).filter(
-      (m) => m !== allowed,
-    );
-    const allow = allowed === 'GET' ? 'GET, HEAD' : 'POST';
-    app.route({
-      method: others,
-      url,
-      config: {
-        ...(policy === undefined ? {} : { policy }),
-        methodNotAllowed: true,
-        refuse: () => methodNotAllowedError(allowed),
-      },
-      onRequest: (_request, reply, done) => {
-        void reply.header('allow', allow);
-        done();
-      },
-      handler: () => {
-        throw methodNotAllowedError(allowed);
-      },
-    });
-  }
 }

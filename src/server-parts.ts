@@ -1,10 +1,14 @@
 import { readFile } from 'node:fs/promises';
+import type { Logger } from 'pino';
+import type { AuditEntry } from './audit/audit-record.js';
 import type { Config } from './config/config-schema.js';
-import { isObservableEngine } from './inference/engine-stats.js';
+import type { EngineTarget } from './inference/engine-factory.js';
+import { type EngineHooks, isObservableEngine } from './inference/engine-stats.js';
 import type { KnownModel } from './metrics/label-guard.js';
 import type { Metrics } from './metrics/metrics.js';
 import { parseEncryptionKey } from './models/model-encryption.js';
-import type { ModelRegistry } from './models/model-registry.js';
+import type { ModelEvent } from './models/model-state.js';
+import type { ServingRegistry } from './serving/serving-registry.js';
 
 /** The models and versions that may appear as metric labels: what the registry lists. */
 export function knownModels(
@@ -21,7 +25,7 @@ export function knownModels(
 }
 
 /** Sets `bastion_queue_depth` per model from the ready engines. */
-export function sampleQueueDepth(registry: ModelRegistry, metrics: Metrics): void {
+export function sampleQueueDepth(registry: ServingRegistry, metrics: Metrics): void {
   const depth = new Map<string, number>();
   for (const state of registry.list()) {
     if (state.state !== 'ready' || !isObservableEngine(state.engine)) continue;
@@ -58,4 +62,65 @@ export async function readEncryptionKey(
     return parseEncryptionKey(value);
   }
   return undefined;
+}
+
+/**
+ * The engine hooks of one model version: its inference time, queue wait, batch sizes and worker
+ * restarts as metrics, and a log line for every restart (with metrics off, only the line).
+ */
+export function engineHooksFor(
+  metrics: Metrics | undefined,
+  modelLog: Logger,
+): (target: EngineTarget) => EngineHooks {
+  const onRestartLogged = (label: string, reason: string): void => {
+    modelLog.error({ label, reason }, 'model worker crashed and was replaced');
+  };
+  if (metrics === undefined) return () => ({ onWorkerRestart: onRestartLogged });
+  return ({ model, version }) => ({
+    onInference: (ms) => {
+      metrics.inferenceDuration.observe({ model, version }, ms / 1000);
+    },
+    onQueueWait: (ms) => {
+      metrics.queueWait.observe({ model }, ms / 1000);
+    },
+    onBatch: (_requests, rows) => {
+      metrics.batchSize.observe({ model }, rows);
+    },
+    onWorkerRestart: (label, reason) => {
+      metrics.workerRestarts.inc({ model });
+      onRestartLogged(label, reason);
+    },
+  });
+}
+
+/**
+ * A model event as metrics (`bastion_model_loads_total`, `bastion_model_refusals_total` by the
+ * reason's leading code) and an audit record (`model.load`, `model.refused`, `model.unload`).
+ */
+export function recordModelEvent(
+  event: ModelEvent,
+  metrics: Metrics | undefined,
+  audit: (entry: AuditEntry) => void,
+): void {
+  const { model, version } = event;
+  switch (event.type) {
+    case 'load':
+      metrics?.modelLoads.inc({ model, version, result: 'loaded' });
+      audit({
+        event: 'model.load',
+        outcome: 'allowed',
+        model,
+        version,
+        reason: `signed by ${event.signedBy ?? 'nobody (allowUnsigned)'}; sha256 ${event.modelSha256}`,
+      });
+      return;
+    case 'refused':
+      metrics?.modelLoads.inc({ model, version, result: 'refused' });
+      metrics?.modelRefusals.inc({ model, reason: event.code ?? 'other' });
+      audit({ event: 'model.refused', outcome: 'denied', model, version, reason: event.reason });
+      return;
+    case 'unload':
+      audit({ event: 'model.unload', outcome: 'allowed', model, version });
+      return;
+  }
 }

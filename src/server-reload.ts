@@ -3,6 +3,7 @@ import type { TokenVerifier } from './auth/token-verifier.js';
 import type { Config } from './config/config-schema.js';
 import type { ModelRegistry } from './models/model-registry.js';
 import { scanRepository } from './models/model-repository.js';
+import { isUnloadedModel, statesByModel } from './models/model-state.js';
 import { loadTrustPolicy, type TrustPolicy } from './models/trust-policy.js';
 
 /** What one SIGHUP reload did, part by part (logged as one line). */
@@ -111,13 +112,10 @@ export function createReloader(options: ReloaderOptions): () => Promise<ReloadRe
     } catch (error) {
       return [`scan failed: ${message(error)}`];
     }
-    const known = new Map<string, Map<number, string>>();
-    for (const s of registry.list()) {
-      known.set(s.model, (known.get(s.model) ?? new Map<number, string>()).set(s.version, s.state));
-    }
+    const known = statesByModel(registry.list());
     for (const model of scan.models) {
       const states = known.get(model.name);
-      if (states !== undefined && [...states.values()].every((s) => s === 'unloaded')) continue;
+      if (isUnloadedModel(states)) continue;
       const todo = model.versions.filter((v) => {
         const state = states?.get(v);
         return state === undefined || state === 'failed';

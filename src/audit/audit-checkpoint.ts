@@ -5,9 +5,10 @@
  * records cut from the end, a deleted log or a replaced head are found even though each remaining
  * record still verifies. The same object, logged periodically, is the external witness.
  */
-import { createHash, createHmac, randomUUID } from 'node:crypto';
-import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
+import { createHash, createHmac } from 'node:crypto';
+import { mkdir, readFile } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
+import { unlessMissing, writeFileAtomic } from '../fs-files.js';
 import { canonicalJson } from './audit-hash.js';
 
 /** A head checkpoint as stored (JSON) and as logged by the witness. */
@@ -112,14 +113,8 @@ export async function readAuditCheckpoint(
   path: string,
   key: Uint8Array | undefined,
 ): Promise<AuditCheckpoint | string | undefined> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw error;
-  }
-  return parseAuditCheckpoint(text, key);
+  const text = await unlessMissing(readFile(path, 'utf8'));
+  return text === undefined ? undefined : parseAuditCheckpoint(text, key);
 }
 
 /**
@@ -134,33 +129,11 @@ export async function writeAuditCheckpoint(
   durable: boolean,
 ): Promise<void> {
   await mkdir(dirname(path), { recursive: true, mode: 0o700 });
-  const temp = `${path}.${process.pid}.${randomUUID()}.tmp`;
-  const handle = await open(temp, 'wx', 0o600);
-  try {
-    await handle.writeFile(`${JSON.stringify(checkpoint)}\n`, 'utf8');
-    if (durable) await handle.sync();
-  } catch (error) {
-    await handle.close();
-    await unlink(temp).catch(() => undefined);
-    throw error;
-  }
-  await handle.close();
-  try {
-    await rename(temp, path);
-  } catch (error) {
-    await unlink(temp).catch(() => undefined);
-    throw error;
-  }
-  if (durable) {
-    const dir = await open(dirname(path), 'r');
-    try {
-      await dir.sync();
-    } catch {
-      // Some file systems refuse fsync on a directory; the rename itself has happened.
-    } finally {
-      await dir.close();
-    }
-  }
+  await writeFileAtomic(path, `${JSON.stringify(checkpoint)}\n`, {
+    mode: 0o600,
+    overwrite: true,
+    durable,
+  });
 }
 
 /** Keeps the checkpoint file in step with the log's durable head; see {@link createCheckpointKeeper}. */
@@ -174,25 +147,48 @@ export interface CheckpointKeeper {
 }
 
 /**
+ * Least time between two checkpoint writes while records flow. A write costs several file system
+ * calls (mkdir, open, write, close, rename); at one fsynced batch per millisecond, writing each
+ * head would cost more than the records themselves. The checkpoint may lag the log by this much
+ * after a crash (a start accepts a log that runs past its checkpoint when the chain from it
+ * verifies); a clean close always writes the final head, durably.
+ */
+export const checkpointIntervalMs = 200;
+
+/**
  * Creates the keeper of the checkpoint at `path` (undefined: none is kept, `current` still
- * works). Writes run beside the log writer, never in a response's path; a failed write is
- * reported to `onError` and retried with the next head.
+ * works). Writes run beside the log writer, never in a response's path, at most one per
+ * `intervalMs` (the first head at once, then the latest head when the interval has passed); a
+ * failed write is reported to `onError` and retried with the next head.
  */
 export function createCheckpointKeeper(
   path: string | undefined,
   key: Uint8Array | undefined,
   now: () => Date,
   onError: (error: Error) => void,
+  intervalMs = checkpointIntervalMs,
 ): CheckpointKeeper {
   let head: AuditHead | undefined;
   let written: AuditHead | undefined;
   let writing: Promise<void> | undefined;
+  let lastStart = -Infinity;
+  let timer: NodeJS.Timeout | undefined;
+  let closing = false;
 
   function pump(): void {
-    if (path === undefined || writing !== undefined || head === undefined || head === written) {
+    if (path === undefined || closing || writing !== undefined || timer !== undefined) return;
+    if (head === undefined || head === written) return;
+    const wait = lastStart + intervalMs - performance.now();
+    if (wait > 0) {
+      timer = setTimeout(() => {
+        timer = undefined;
+        pump();
+      }, wait);
+      timer.unref();
       return;
     }
     const next = head;
+    lastStart = performance.now();
     writing = writeAuditCheckpoint(path, makeAuditCheckpoint(next, key, now()), false).then(
       () => {
         written = next;
@@ -214,6 +210,9 @@ export function createCheckpointKeeper(
     },
     current: () => (head === undefined ? undefined : makeAuditCheckpoint(head, key, now())),
     async close() {
+      if (timer !== undefined) clearTimeout(timer);
+      timer = undefined;
+      closing = true; // no further timed writes: the durable one below is the last
       while (writing !== undefined) await writing.catch(() => undefined);
       if (path === undefined || head === undefined) return;
       await writeAuditCheckpoint(path, makeAuditCheckpoint(head, key, now()), true);

@@ -3,9 +3,10 @@
  * development token issuer's key), reused after. Production names its own key file
  * (`audit.hmacKeyFile`); see docs/operations.md "Audit log".
  */
-import { randomBytes, randomUUID } from 'node:crypto';
-import { chmod, link, mkdir, stat, unlink, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { chmod, mkdir, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { isNotFound, writeFileAtomic } from '../fs-files.js';
 import { readHmacKeyFile } from './audit-hash.js';
 
 /**
@@ -23,16 +24,14 @@ export async function loadOrCreateAuditKey(path: string): Promise<Uint8Array> {
     if ((info.mode & 0o077) !== 0) await chmod(path, 0o600);
     return await readHmacKeyFile(path);
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    if (!isNotFound(error)) throw error;
   }
-  const temp = `${path}.${process.pid}.${randomUUID()}.tmp`;
-  await writeFile(temp, `${randomBytes(32).toString('hex')}\n`, { mode: 0o600, flag: 'wx' });
   try {
-    await link(temp, path); // EEXIST when another process won the race: use its key
+    const key = `${randomBytes(32).toString('hex')}\n`;
+    await writeFileAtomic(path, key, { mode: 0o600, overwrite: false });
   } catch (error) {
+    // EEXIST when another process won the race: use its key.
     if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-  } finally {
-    await unlink(temp);
   }
   return readHmacKeyFile(path);
 }

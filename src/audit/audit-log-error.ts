@@ -1,16 +1,12 @@
 /** Errors of the audit log writer. */
+import { type AuditLogErrorCode, CodedError } from '../errors.js';
 
-/** Why the audit log failed. */
-export type AuditLogErrorCode =
-  'AUDIT_BROKEN_TAIL' | 'AUDIT_CHECKPOINT_MISMATCH' | 'AUDIT_WRITE_FAILED' | 'AUDIT_CLOSED';
+export type { AuditLogErrorCode } from '../errors.js';
 
 /** An audit log failure with a stable code; the message names the file and what to do. */
-export class AuditLogError extends Error {
-  readonly code: AuditLogErrorCode;
-
+export class AuditLogError extends CodedError<AuditLogErrorCode> {
   constructor(code: AuditLogErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
+    super(code, message, options);
     this.name = 'AuditLogError';
-    this.code = code;
   }
 }

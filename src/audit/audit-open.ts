@@ -6,6 +6,7 @@
  */
 import { open, rename, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import { unlessMissing } from '../fs-files.js';
 import { readAuditCheckpoint, type AuditCheckpoint } from './audit-checkpoint.js';
 import { AuditLogError } from './audit-log-error.js';
 import { genesisHash, parseAuditRecord } from './audit-record.js';
@@ -77,13 +78,8 @@ export async function checkAgainstCheckpoint(
   if (checkpoint.seq === 0) return undefined;
   const files = await fileOfHead(path, checkpoint);
   const [file] = files as [string];
-  let size: number;
-  try {
-    size = (await stat(file)).size;
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-    return `the audit log ${file} is missing; ${said}`;
-  }
+  const size = (await unlessMissing(stat(file)))?.size;
+  if (size === undefined) return `the audit log ${file} is missing; ${said}`;
   if (size < checkpoint.offset) {
     return `the audit log ${file} is shorter than the checkpoint (${size} bytes): records were cut; ${said}`;
   }

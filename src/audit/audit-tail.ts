@@ -5,6 +5,7 @@
 import { readdir, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { computeAuditHash } from './audit-hash.js';
+import { unlessMissing } from '../fs-files.js';
 import { readLastLines } from './audit-lines.js';
 import { parseAuditRecord, type AuditRecord } from './audit-record.js';
 
@@ -45,12 +46,7 @@ export async function listRotatedAuditFiles(path: string): Promise<string[]> {
 }
 
 async function sizeOf(path: string): Promise<number | undefined> {
-  try {
-    return (await stat(path)).size;
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw error;
-  }
+  return (await unlessMissing(stat(path)))?.size;
 }
 
 function parseLine(line: string, hmacKey: Uint8Array | undefined): AuditRecord | string {

@@ -1,4 +1,4 @@
-import { findAlgorithmProblems, minSharedSecretBytes } from './algorithms.js';
+import { findAlgorithmProblems, minSharedSecretBytes } from '../config/jws-algorithms.js';
 import type { KeySourceOptions } from './key-source.js';
 import { sharedSecretBytes } from './shared-secret-key-source.js';
 

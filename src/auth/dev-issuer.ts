@@ -5,9 +5,10 @@ import {
   randomUUID,
   type KeyObject,
 } from 'node:crypto';
-import { chmod, link, mkdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { calculateJwkThumbprint, SignJWT, type JWK } from 'jose';
+import { isNotFound, unlessMissing, writeFileAtomic } from '../fs-files.js';
 import { maxTokenTtlSec } from './token-ttl.js';
 
 /** Options of {@link createDevIssuer}. */
@@ -60,16 +61,6 @@ export const devIssuerDefaults = {
 
 const scopeToken = /^[\x21\x23-\x5B\x5D-\x7E]+$/; // RFC 6749 §3.3
 
-function isMissing(error: unknown): boolean {
-  return (error as NodeJS.ErrnoException | undefined)?.code === 'ENOENT';
-}
-
-async function writeAtomically(path: string, data: string, mode: number): Promise<void> {
-  const temp = `${path}.${process.pid}.${randomUUID()}.tmp`;
-  await writeFile(temp, data, { mode, flag: 'wx' });
-  await rename(temp, path);
-}
-
 /** Reads the private key, or creates it; two processes starting together end up with one key. */
 async function loadOrCreatePrivateKey(path: string): Promise<KeyObject> {
   try {
@@ -78,20 +69,17 @@ async function loadOrCreatePrivateKey(path: string): Promise<KeyObject> {
     if ((info.mode & 0o077) !== 0) await chmod(path, 0o600);
     return createPrivateKey(await readFile(path, 'utf8'));
   } catch (error) {
-    if (!isMissing(error)) throw error;
+    if (!isNotFound(error)) throw error;
   }
   const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
   const pem = privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();
-  const temp = `${path}.${process.pid}.${randomUUID()}.tmp`;
-  await writeFile(temp, pem, { mode: 0o600, flag: 'wx' });
   try {
-    await link(temp, path); // fails with EEXIST when another process won the race
+    // Fails with EEXIST when another process won the race: its key is the one.
+    await writeFileAtomic(path, pem, { mode: 0o600, overwrite: false });
     return privateKey;
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
     return createPrivateKey(await readFile(path, 'utf8'));
-  } finally {
-    await unlink(temp);
   }
 }
 
@@ -112,11 +100,8 @@ export async function createDevIssuer(options: DevIssuerOptions): Promise<DevIss
   const kid = await calculateJwkThumbprint(publicJwk);
   const jwksFile = join(options.stateDir, devIssuerDefaults.jwksFile);
   const jwks = `${JSON.stringify({ keys: [{ ...publicJwk, kid, alg: 'ES256', use: 'sig' }] }, null, 2)}\n`;
-  const existing = await readFile(jwksFile, 'utf8').catch((error: unknown) => {
-    if (isMissing(error)) return undefined;
-    throw error;
-  });
-  if (existing !== jwks) await writeAtomically(jwksFile, jwks, 0o644);
+  const existing = await unlessMissing(readFile(jwksFile, 'utf8'));
+  if (existing !== jwks) await writeFileAtomic(jwksFile, jwks, { mode: 0o644, overwrite: true });
 
   return {
     issuer,

@@ -1,4 +1,4 @@
-import { minSharedSecretBytes } from './algorithms.js';
+import { minSharedSecretBytes } from '../config/jws-algorithms.js';
 import type { KeySource, SharedSecretKeySourceOptions } from './key-source.js';
 
 /** The secret's bytes: a string is taken as UTF-8. */

@@ -3,7 +3,7 @@ import {
   defaultAlgorithms,
   defaultSharedSecretAlgorithms,
   findAlgorithmProblems,
-} from './algorithms.js';
+} from '../config/jws-algorithms.js';
 import { AuthError, type AuthFailureReason } from './auth-error.js';
 import { defaultMaxTokenLength, parseBearerToken } from './bearer-token.js';
 import { createJwksFileKeySource } from './jwks-file-key-source.js';

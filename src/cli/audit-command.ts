@@ -9,7 +9,7 @@ import { canonicalJson, readHmacKeyFile } from '../audit/audit-hash.js';
 import { readAuditRecords, type ReadAuditOptions } from '../audit/audit-read.js';
 import type { AuditOutcome } from '../audit/audit-record.js';
 import { verifyAuditFiles, type VerifyAuditOptions } from '../audit/audit-verify.js';
-import { exitCodes, type CliCommand, type CliIo } from './cli-io.js';
+import { exitCodes, parseCommandLine, UsageError, type CliCommand, type CliIo } from './cli-io.js';
 
 /** Options for {@link createAuditCommand}. */
 export interface AuditCommandOptions {
@@ -24,36 +24,34 @@ const usage = [
   '       bastion audit tail [FILE] [-n N] [--sub S] [--model M] [--outcome allowed|denied|error] [--since ISO] [--until ISO]',
 ];
 
-class UsageError extends Error {}
-
 interface ParsedArgs {
-  readonly positional: string[];
-  readonly flags: Map<string, string>;
+  readonly positional: readonly string[];
+  /** Each flag given, by its name as typed (`--key`, `-n`). */
+  readonly flags: ReadonlyMap<string, string>;
 }
 
-/** Splits `--name value`, `--name=value` and `-n value`; every flag here takes a value. */
-function parseArgs(argv: readonly string[], known: readonly string[]): ParsedArgs {
-  const positional: string[] = [];
+/**
+ * Parses a subcommand's arguments (node:util parseArgs): `--name value`, `--name=value` and
+ * `-n value`; every flag here takes a value, and none may be given twice.
+ *
+ * @throws UsageError for an unknown flag, a missing value or a repeated flag.
+ */
+function parseFlags(argv: readonly string[], names: readonly string[]): ParsedArgs {
+  const options = Object.fromEntries(
+    names.map((name) => [
+      name,
+      { type: 'string' as const, multiple: true, ...(name.length === 1 ? { short: name } : {}) },
+    ]),
+  );
+  const { values, positionals } = parseCommandLine(argv, { options, allowPositionals: true });
   const flags = new Map<string, string>();
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i] ?? '';
-    if (arg === '--') {
-      positional.push(...argv.slice(i + 1));
-      break;
-    }
-    if (!arg.startsWith('-') || arg === '-') {
-      positional.push(arg);
-      continue;
-    }
-    const eq = arg.indexOf('=');
-    const name = eq === -1 ? arg : arg.slice(0, eq);
-    if (!known.includes(name)) throw new UsageError(`unknown option ${name}`);
-    const value = eq === -1 ? argv[++i] : arg.slice(eq + 1);
-    if (value === undefined) throw new UsageError(`${name} needs a value`);
-    if (flags.has(name)) throw new UsageError(`${name} given twice`);
-    flags.set(name, value);
+  for (const [name, given] of Object.entries(values)) {
+    const flag = name.length === 1 ? `-${name}` : `--${name}`;
+    if (!Array.isArray(given) || given.length === 0) continue;
+    if (given.length > 1) throw new UsageError(`${flag} given twice`);
+    flags.set(flag, String(given[0]));
   }
-  return { positional, flags };
+  return { positional: positionals, flags };
 }
 
 function parseTime(flag: string, value: string | undefined): Date | undefined {
@@ -70,12 +68,7 @@ async function verify(
   io: CliIo,
   at: (p: string) => string,
 ): Promise<number> {
-  const { positional, flags } = parseArgs(argv, [
-    '--hmac-key-file',
-    '--key',
-    '--checkpoint',
-    '--anchor',
-  ]);
+  const { positional, flags } = parseFlags(argv, ['hmac-key-file', 'key', 'checkpoint', 'anchor']);
   if (positional.length === 0) throw new UsageError('audit verify needs at least one FILE');
   const options: { -readonly [K in keyof VerifyAuditOptions]: VerifyAuditOptions[K] } = {};
   const anchor = flags.get('--anchor');
@@ -128,13 +121,13 @@ async function tail(
   at: (p: string) => string,
   defaultPath: string | undefined,
 ): Promise<number> {
-  const { positional, flags } = parseArgs(argv, [
-    '-n',
-    '--sub',
-    '--model',
-    '--outcome',
-    '--since',
-    '--until',
+  const { positional, flags } = parseFlags(argv, [
+    'n',
+    'sub',
+    'model',
+    'outcome',
+    'since',
+    'until',
   ]);
   if (positional.length > 1) throw new UsageError('audit tail takes at most one FILE');
   const file = positional[0] ?? defaultPath;

@@ -23,20 +23,48 @@ export type CommandArgsConfig = Omit<ParseArgsConfig, 'args'> & {
   readonly options: NonNullable<ParseArgsConfig['options']>;
 };
 
+/** A malformed command line; its message is one line, ready for stderr. */
+export class UsageError extends Error {
+  override readonly name = 'UsageError';
+}
+
 /**
- * Parses a command's arguments strictly. On a malformed command line it says why on stderr,
- * followed by the usage line, and returns {@link exitCodes}.usage for the command to return.
+ * Parses a command's arguments strictly with `node:util` parseArgs (the one argument parser of
+ * every command).
+ *
+ * @throws UsageError with parseArgs' explanation in one line (its first, without a final period).
+ */
+export function parseCommandLine<T extends CommandArgsConfig>(
+  argv: readonly string[],
+  config: T,
+): ReturnType<typeof parseArgs<T & { args: string[]; strict: true }>> {
+  try {
+    return parseArgs({ ...config, args: [...argv], strict: true });
+  } catch (error) {
+    const [first = 'bad arguments'] = (error instanceof Error ? error.message : String(error))
+      .split('\n')
+      .map((line) => line.trim());
+    throw new UsageError(first.replace(/\.$/, ''));
+  }
+}
+
+/**
+ * Parses a command's arguments strictly ({@link parseCommandLine}). On a malformed command line it
+ * says why on stderr in one line — `<prefix><why>; <usage>` (no usage when it is empty) — and
+ * returns {@link exitCodes}.usage for the command to return.
  */
 export function parseCommandArgs<T extends CommandArgsConfig>(
   argv: readonly string[],
   config: T,
   usage: string,
   io: CliIo,
+  prefix = '',
 ): ReturnType<typeof parseArgs<T & { args: string[]; strict: true }>> | typeof exitCodes.usage {
   try {
-    return parseArgs({ ...config, args: [...argv], strict: true });
+    return parseCommandLine(argv, config);
   } catch (error) {
-    io.stderr(`${error instanceof Error ? error.message : String(error)}; ${usage}`);
+    if (!(error instanceof UsageError)) throw error;
+    io.stderr(`${prefix}${error.message}${usage === '' ? '' : `; ${usage}`}`);
     return exitCodes.usage;
   }
 }

@@ -3,12 +3,8 @@ import { resolve } from 'node:path';
 import { isModelEncryptionError } from '../models/model-encryption-error.js';
 import { decryptModelBytes } from '../models/model-encryption.js';
 import { exitCodes, parseCommandArgs, type CliCommand } from './cli-io.js';
-import {
-  isFileProblem,
-  keySourceOptions,
-  prepareOutputAndKey,
-  writeFileAtomic,
-} from './encrypt-command.js';
+import { writeFileAtomic } from '../fs-files.js';
+import { isFileProblem, keySourceOptions, prepareOutputAndKey } from './encrypt-command.js';
 
 const usage =
   'usage: bastion decrypt MODEL.onnx.enc (--key-file KEY | --key-env NAME) --out FILE [--force]';
@@ -53,7 +49,7 @@ export const decryptCommand: CliCommand = async (argv, io) => {
   const { output, overwrite, key: loaded } = prepared;
   try {
     const plaintext = decryptModelBytes(await readFile(input), loaded.key);
-    await writeFileAtomic(output, plaintext, { mode: 0o600, overwrite });
+    await writeFileAtomic(output, plaintext, { mode: 0o600, overwrite, durable: true });
     io.stdout(`decrypted ${encryptedName} -> ${outName} (${plaintext.length} bytes)`);
     return exitCodes.ok;
   } catch (error) {

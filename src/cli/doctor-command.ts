@@ -26,10 +26,6 @@ function describe(finding: Finding): string[] {
  * findings, worst first, each with its fix.
  */
 export const doctorCommand: CliCommand = async (argv, io) => {
-  if (argv.includes('--help') || argv.includes('-h')) {
-    io.stdout(usage);
-    return exitCodes.ok;
-  }
   const parsed = parseCommandArgs(
     argv,
     {
@@ -37,6 +33,7 @@ export const doctorCommand: CliCommand = async (argv, io) => {
         config: { type: 'string', short: 'c' },
         'fail-on': { type: 'string' },
         json: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
       },
       allowPositionals: false,
     },
@@ -44,6 +41,10 @@ export const doctorCommand: CliCommand = async (argv, io) => {
     io,
   );
   if (parsed === exitCodes.usage) return parsed;
+  if (parsed.values.help === true) {
+    io.stdout(usage);
+    return exitCodes.ok;
+  }
   const failOn = parsed.values['fail-on'] ?? 'high';
   if (!isSeverity(failOn)) {
     io.stderr(`bastion doctor: --fail-on must be one of ${severities.join(', ')}; ${usage}`);

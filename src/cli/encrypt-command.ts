@@ -1,6 +1,6 @@
-import { randomBytes } from 'node:crypto';
-import { link, lstat, open, readFile, rename, rm } from 'node:fs/promises';
-import { basename, dirname, join, resolve } from 'node:path';
+import { open, readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { exists, writeFileAtomic } from '../fs-files.js';
 import { isModelEncryptionError } from '../models/model-encryption-error.js';
 import {
   encryptModelBytes,
@@ -67,66 +67,6 @@ export async function loadEncryptionKey(
   }
 }
 
-/** Options for {@link writeFileAtomic}. */
-export interface AtomicWriteOptions {
-  /** Permission bits of the new file (the umask still applies). */
-  readonly mode: number;
-  /** Replace an existing file; otherwise fail with `EEXIST`, even if it appears mid-write. */
-  readonly overwrite: boolean;
-}
-
-/**
- * Writes `data` to a temporary file beside `path`, flushes it, then moves it into place, so
- * readers see the old file or the whole new one, never a partial write. Without `overwrite`
- * the move is a hard link, which fails with `EEXIST` instead of replacing a file.
- */
-export async function writeFileAtomic(
-  path: string,
-  data: Uint8Array | string,
-  options: AtomicWriteOptions,
-): Promise<void> {
-  const temp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
-  try {
-    const handle = await open(temp, 'wx', options.mode);
-    try {
-      await handle.writeFile(data);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    if (options.overwrite) {
-      await rename(temp, path);
-    } else {
-      await linkNoReplace(temp, path);
-    }
-  } finally {
-    await rm(temp, { force: true });
-  }
-}
-
-async function linkNoReplace(temp: string, path: string): Promise<void> {
-  try {
-    await link(temp, path);
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    // Some filesystems have no hard links; fall back to check-then-rename there.
-    if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP') throw error;
-    if (await exists(path)) throw Object.assign(new Error(`${path} exists`), { code: 'EEXIST' });
-    await rename(temp, path);
-  }
-}
-
-/** True when something (even a dangling symlink) is at `path`. */
-export async function exists(path: string): Promise<boolean> {
-  try {
-    await lstat(path);
-    return true;
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
-    throw error;
-  }
-}
-
 async function readSmallFile(path: string, limit: number): Promise<Buffer> {
   const handle = await open(path, 'r');
   try {
@@ -162,6 +102,7 @@ async function generateKeyFile(file: string, io: CliIo): Promise<number> {
     await writeFileAtomic(resolve(io.cwd, file), `${key.toString('hex')}\n`, {
       mode: 0o600,
       overwrite: false,
+      durable: true,
     });
   } catch (error) {
     if (!isFileProblem(error)) throw error;
@@ -268,7 +209,7 @@ export const encryptCommand: CliCommand = async (argv, io) => {
       return exitCodes.usage;
     }
     const encrypted = encryptModelBytes(plaintext, loaded.key);
-    await writeFileAtomic(output, encrypted, { mode: 0o644, overwrite });
+    await writeFileAtomic(output, encrypted, { mode: 0o644, overwrite, durable: true });
     io.stdout(
       `encrypted ${model} -> ${outName} (${plaintext.length} bytes, key id ${encryptionKeyId(loaded.key)})`,
     );

@@ -1,8 +1,7 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { parseArgs } from 'node:util';
-import { exitCodes, type CliCommand } from './cli-io.js';
+import { exitCodes, parseCommandArgs, type CliCommand } from './cli-io.js';
 
 const usage = 'usage: bastion keygen --out PREFIX   (writes PREFIX.priv.pem and PREFIX.pub.pem)';
 
@@ -12,20 +11,14 @@ const usage = 'usage: bastion keygen --out PREFIX   (writes PREFIX.priv.pem and 
  * Never overwrites an existing file. Exit 0, or 2 on bad usage or a file in the way.
  */
 export const keygenCommand: CliCommand = async (argv, io) => {
-  let out: string | undefined;
-  try {
-    ({
-      values: { out },
-    } = parseArgs({
-      args: [...argv],
-      strict: true,
-      allowPositionals: false,
-      options: { out: { type: 'string' } },
-    }));
-  } catch (error) {
-    io.stderr(`${(error as Error).message}; ${usage}`);
-    return exitCodes.usage;
-  }
+  const parsed = parseCommandArgs(
+    argv,
+    { allowPositionals: false, options: { out: { type: 'string' } } },
+    usage,
+    io,
+  );
+  if (parsed === exitCodes.usage) return parsed;
+  const { out } = parsed.values;
   if (out === undefined || out.trim() === '') {
     io.stderr(`--out is required; ${usage}`);
     return exitCodes.usage;

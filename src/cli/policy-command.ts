@@ -109,7 +109,15 @@ export const policyCommand: CliCommand = async (argv, io) => {
 };
 
 async function check(argv: readonly string[], io: Parameters<CliCommand>[1]): Promise<number> {
-  const [file, ...extra] = argv;
+  const parsed = parseCommandArgs(
+    argv,
+    { options: {}, allowPositionals: true },
+    usage,
+    io,
+    'bastion policy check: ',
+  );
+  if (parsed === exitCodes.usage) return parsed;
+  const [file, ...extra] = parsed.positionals;
   if (file === undefined || extra.length > 0) {
     io.stderr(`bastion policy check: give one policy file; ${usage}`);
     return exitCodes.usage;

@@ -1,7 +1,6 @@
-import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from '../config/load-config.js';
 import { createGateway, type Gateway, StartupError } from '../server.js';
-import { type CliCommand, exitCodes } from './cli-io.js';
+import { type CliCommand, exitCodes, parseCommandArgs } from './cli-io.js';
 
 /**
  * `bastion serve [--config FILE] [--recover-audit]`: starts the gateway and runs until
@@ -12,24 +11,22 @@ import { type CliCommand, exitCodes } from './cli-io.js';
  * first record says what was found; it is a flag, not a config key, so it cannot be left on.
  */
 export const serveCommand: CliCommand = async (argv, io) => {
-  let configFile: string | undefined;
-  let recoverAudit: boolean;
-  try {
-    const { values } = parseArgs({
-      args: [...argv],
+  const parsed = parseCommandArgs(
+    argv,
+    {
       options: {
         config: { type: 'string', short: 'c' },
         'recover-audit': { type: 'boolean' },
       },
-      strict: true,
       allowPositionals: false,
-    });
-    configFile = values.config;
-    recoverAudit = values['recover-audit'] === true;
-  } catch (error) {
-    io.stderr(`bastion serve: ${error instanceof Error ? error.message : String(error)}`);
-    return exitCodes.usage;
-  }
+    },
+    '',
+    io,
+    'bastion serve: ',
+  );
+  if (parsed === exitCodes.usage) return parsed;
+  const configFile = parsed.values.config;
+  const recoverAudit = parsed.values['recover-audit'] === true;
   let gateway: Gateway | undefined;
   // SIGHUP's default action kills the process; here it reloads what can change safely. Taken
   // before start-up, so a SIGHUP while the models load does not kill the process either.

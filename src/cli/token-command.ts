@@ -1,11 +1,10 @@
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { devIssuerStateDir } from '../auth/auth-setup.js';
 import { createDevIssuer, devIssuerDefaults } from '../auth/dev-issuer.js';
 import { maxTokenTtlSec, parseTokenTtl } from '../auth/token-ttl.js';
 import { ConfigError, loadConfig } from '../config/load-config.js';
-import { type CliIo, exitCodes, type CliCommand } from './cli-io.js';
+import { type CliIo, exitCodes, type CliCommand, parseCommandArgs } from './cli-io.js';
 
 /** Default lifetime of a dev token. */
 export const defaultTokenTtl = '15m';
@@ -43,11 +42,9 @@ function candidatesOf(
  * token on stdout; 2 on bad usage, with one line on stderr.
  */
 export const tokenCommand: CliCommand = async (argv, io) => {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: [...argv],
-      strict: true,
+  const parsed = parseCommandArgs(
+    argv,
+    {
       allowPositionals: false,
       options: {
         sub: { type: 'string' },
@@ -57,13 +54,12 @@ export const tokenCommand: CliCommand = async (argv, io) => {
         config: { type: 'string', short: 'c' },
         init: { type: 'boolean' },
       },
-    }));
-  } catch (error) {
-    // parseArgs may explain over several lines; the contract wants one.
-    const [first = 'bad arguments'] = (error as Error).message.split('\n');
-    io.stderr(`${first.replace(/\.$/, '')}; ${usage}`);
-    return exitCodes.usage;
-  }
+    },
+    usage,
+    io,
+  );
+  if (parsed === exitCodes.usage) return parsed;
+  const { values } = parsed;
   const sub = values.sub?.trim() ?? '';
   if (sub === '') {
     io.stderr(`--sub is required; ${usage}`);

@@ -1,5 +1,6 @@
 import { isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
+import { defaultAlgorithms, jwsAlgorithms } from './jws-algorithms.js';
 
 /** Model names per CONTRACT "Model repository". */
 export const modelNamePattern = /^[a-z0-9][a-z0-9._-]{0,63}$/;
@@ -42,22 +43,21 @@ export function createModelTuningSchema() {
   });
 }
 
-/** Settings of one model, after defaults and its own config.yaml are merged. */
-export interface ModelTuning {
-  readonly poolSize: number | 'auto';
-  readonly intraOpThreads: number;
-  readonly interOpThreads: number;
-  readonly graphOptimizationLevel: 'disabled' | 'basic' | 'extended' | 'all';
-  readonly executionProviders: readonly ('cuda' | 'cpu')[];
-  readonly maxQueue: number;
-  readonly timeoutMs: number;
-  readonly maxElements: number;
-  readonly maxBatchSize: number;
-  readonly maxQueueDelayMs: number;
-  readonly preferredBatchSizes: readonly number[];
-  readonly requestsPerMinute?: number | undefined;
-  readonly allowExternalData: boolean;
-}
+/** A model's `config.yaml` (or `models.defaults`) as parsed: every key optional. */
+export type ModelTuningOverrides = z.output<ReturnType<typeof createModelTuningSchema>>;
+
+type ReadonlyValue<T> = T extends readonly (infer E)[] ? readonly E[] : T;
+
+/**
+ * Settings of one model, after defaults and its own config.yaml are merged: derived from
+ * {@link createModelTuningSchema}, every key set except `requestsPerMinute` (set only where a
+ * model overrides `limits.requestsPerMinute`).
+ */
+export type ModelTuning = {
+  readonly [K in Exclude<keyof ModelTuningOverrides, 'requestsPerMinute'>]-?: ReadonlyValue<
+    Exclude<ModelTuningOverrides[K], undefined>
+  >;
+} & Readonly<Pick<ModelTuningOverrides, 'requestsPerMinute'>>;
 
 /**
  * Builds the configuration schema. Paths are resolved against `baseDir` (the config file's
@@ -128,26 +128,10 @@ export function createConfigSchema(baseDir: string) {
         issuer: z.string().min(1).max(2048).optional(),
         audience: z.string().min(1).max(2048).optional(),
         algorithms: z
-          .array(
-            z.enum([
-              'ES256',
-              'ES384',
-              'ES512',
-              'EdDSA',
-              'RS256',
-              'RS384',
-              'RS512',
-              'PS256',
-              'PS384',
-              'PS512',
-              'HS256',
-              'HS384',
-              'HS512',
-            ]),
-          )
+          .array(z.enum(jwsAlgorithms))
           .min(1)
-          .max(13)
-          .default(['ES256', 'EdDSA', 'RS256']),
+          .max(jwsAlgorithms.length)
+          .default([...defaultAlgorithms]),
         jwksFile: path.optional(),
         jwksUrl: z.url().max(2048).optional(),
         /** File holding the HS* shared secret (only with HS* algorithms). */

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseDocument } from 'yaml';
-import type { z } from 'zod';
+import { formatIssues } from '../zod-issues.js';
 import { type Config, createConfigSchema } from './config-schema.js';
 
 /** The config file used when none is named: `config/default.yaml` in the package. */
@@ -101,17 +101,6 @@ export function parseConfigText(
     config.audit.failClosed = config.mode === 'production';
   }
   return deepFreeze(config);
-}
-
-/** Turns zod issues into "field.path: what is wrong" lines. */
-export function formatIssues(issues: readonly z.core.$ZodIssue[]): string[] {
-  return issues.map((issue) => {
-    const where = issue.path.length === 0 ? '(top level)' : issue.path.map(String).join('.');
-    if (issue.code === 'unrecognized_keys') {
-      return `${where === '(top level)' ? '' : `${where}: `}unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
-    }
-    return `${where}: ${issue.message}`;
-  });
 }
 
 /** Rules that span several fields. */

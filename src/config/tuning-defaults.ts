@@ -1,4 +1,4 @@
-import type { Config, ModelTuning } from './config-schema.js';
+import type { Config, ModelTuning, ModelTuningOverrides } from './config-schema.js';
 
 /** Built-in tuning, used where neither `models.defaults` nor a model's config.yaml says more. */
 export const builtInTuning: ModelTuning = {
@@ -16,10 +16,15 @@ export const builtInTuning: ModelTuning = {
   allowExternalData: false,
 };
 
+/** `overrides` (a parsed `config.yaml` or `models.defaults`) merged over `base`; unset keys keep `base`'s. */
+export function mergeTuning(base: ModelTuning, overrides: ModelTuningOverrides): ModelTuning {
+  const set = Object.fromEntries(
+    Object.entries(overrides).filter(([, v]) => v !== undefined),
+  ) as Partial<ModelTuning>;
+  return { ...base, ...set };
+}
+
 /** `models.defaults` merged over the built-in tuning. */
 export function resolveTuningDefaults(config: Readonly<Config>): ModelTuning {
-  const set = Object.fromEntries(
-    Object.entries(config.models.defaults).filter(([, v]) => v !== undefined),
-  ) as Partial<ModelTuning>;
-  return { ...builtInTuning, ...set };
+  return mergeTuning(builtInTuning, config.models.defaults);
 }

@@ -1,59 +1,58 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { definePlugin } from './define-plugin.js';
 import { AuthError, isAuthError } from '../auth/auth-error.js';
 import { assertAuthorized, type AccessNeed, anyValidToken } from '../auth/authorization.js';
-import type { Principal } from '../auth/principal.js';
 import type { TokenVerifier } from '../auth/token-verifier.js';
 import { BastionError } from '../errors.js';
 import { isModelName } from '../models/model-repository.js';
 
-declare module 'fastify' {
-  interface FastifyRequest {
-    /** Who the verified token speaks for (set by the authenticate hook). */
-    principal?: Principal;
-    /** Why authentication failed, kept until the authorize hook answers 401. */
-    authFailure?: AuthError;
-  }
-}
-
-/** Options of {@link registerAuthHooks}. */
+/** Options of {@link authPlugin}. */
 export interface AuthHooksOptions {
   readonly verifier: TokenVerifier;
   /** Called on every refused request, with the reason (metrics, log). */
-  readonly onFailure?: (reason: AuthError['reason']) => void;
+  readonly onFailure?: ((reason: AuthError['reason']) => void) | undefined;
 }
 
 /**
- * Adds token checks to every route of `scope`: `onRequest` verifies the token (so the rate
- * limiter, which runs next, can key by subject) and `preParsing` answers 401/403 before any body
- * is read. What a route needs comes from its `config.policy.access`.
+ * Token checks for every route of the scope it is registered in: `onRequest` verifies the token
+ * (so the rate limiter, registered next, can key by subject) and `preParsing` answers 401/403
+ * before any body is read. What a route needs comes from its `config.policy.access`.
  */
-export function registerAuthHooks(scope: FastifyInstance, options: AuthHooksOptions): void {
-  scope.addHook('onRequest', async (request) => {
-    try {
-      request.principal = await options.verifier.verify(request.headers.authorization);
-    } catch (error) {
-      request.authFailure = isAuthError(error)
-        ? error
-        : new AuthError('malformed', { cause: error });
-    }
-  });
-
-  scope.addHook('preParsing', async (request, reply, payload) => {
-    try {
-      if (request.authFailure !== undefined) throw request.authFailure;
-      const principal = request.principal;
-      if (principal === undefined) throw new AuthError('missing');
-      assertAuthorized(principal, needOf(request));
-    } catch (error) {
-      if (isAuthError(error)) {
-        options.onFailure?.(error.reason);
-        void reply.header('www-authenticate', wwwAuthenticateFor(error));
+export const authPlugin = definePlugin(
+  (scope: FastifyInstance, options: AuthHooksOptions, done: (error?: Error) => void) => {
+    scope.addHook('onRequest', async (request) => {
+      try {
+        request.principal = await options.verifier.verify(request.headers.authorization);
+      } catch (error) {
+        request.authFailure = isAuthError(error)
+          ? error
+          : new AuthError('malformed', { cause: error });
       }
-      throw error;
-    }
-    return payload;
-  });
-}
+    });
+
+    scope.addHook('preParsing', async (request, reply, payload) => {
+      try {
+        if (request.authFailure !== null) throw request.authFailure;
+        const principal = request.principal;
+        if (principal === null) throw new AuthError('missing');
+        assertAuthorized(principal, needOf(request));
+      } catch (error) {
+        if (isAuthError(error)) {
+          options.onFailure?.(error.reason);
+          void reply.header('www-authenticate', wwwAuthenticateFor(error));
+        }
+        throw error;
+      }
+      return payload;
+    });
+    done();
+  },
+  {
+    name: 'bastion-auth',
+    dependencies: ['bastion-request-state', 'bastion-error-handler'],
+    decorators: { request: ['principal', 'authFailure'] },
+  },
+);
 
 // RFC 6750 §3: scope-token characters. A malformed model name (the '\0' stand-in of needOf) has
 // no scope to name, and a control character in a header would fail the whole reply.

@@ -1,6 +1,8 @@
+import type { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { BastionError } from '../errors.js';
-import { parseJsonBytes, recordInputDigest } from './json-body.js';
+import { receiveBinaryBody } from './binary-receive.js';
+import { inlineJsonBytes, parseJsonBytes } from './json-body.js';
 
 /** The media types of the binary tensor extension (Triton's, and SageMaker's name for it). */
 export const binaryMediaTypes = [
@@ -16,57 +18,60 @@ export class BinaryInferBody {
   constructor(
     /** The parsed (still untrusted) JSON header. */
     readonly header: unknown,
-    /** The bytes after the header: a view on the request body, not a copy. */
+    /** The bytes after the header, at offset 0 of a buffer of their own. */
+    readonly binary: Uint8Array,
+  ) {}
+}
+
+/**
+ * A binary body over {@link inlineJsonBytes}, left for a worker thread to parse its header and
+ * decode and check its tensors (`json-parse-pool.ts`): its header's bytes and the binary data.
+ */
+export class DeferredBinaryBody {
+  constructor(
+    readonly header: Buffer,
+    /** Transferred to the worker: unusable here afterwards. */
     readonly binary: Uint8Array,
   ) {}
 }
 
 /**
  * Adds the binary tensor extension's body parser to `scope` (only the infer routes register it,
- * so every other route still answers 415 to these media types). The whole raw body is hashed for
- * the audit log, exactly as for JSON; the body limit applies to the whole body and
- * `maxHeaderBytes` to its JSON header.
+ * so every other route still answers 415 to these media types). The body is read as it streams
+ * in (`binary-receive.ts`); the whole raw body is hashed for the audit log, exactly as for JSON;
+ * the route's body limit applies to the whole body and `maxHeaderBytes` to its JSON header.
+ * Bodies over {@link inlineJsonBytes} are parsed and decoded on a worker thread.
  */
 export function registerBinaryBodyParser(scope: FastifyInstance, maxHeaderBytes: number): void {
   for (const type of binaryMediaTypes) {
-    scope.addContentTypeParser(type, { parseAs: 'buffer' }, (request, body, done) => {
-      const bytes = body as Buffer;
-      recordInputDigest(request, bytes);
-      try {
-        done(null, splitBinaryBody(request, bytes, maxHeaderBytes));
-      } catch (error) {
-        done(error as Error);
+    scope.addContentTypeParser(type, async (request: FastifyRequest, payload: Readable) => {
+      const headerLength = headerLengthOf(request);
+      if (headerLength > maxHeaderBytes) {
+        throw new BastionError(
+          'BODY_TOO_LARGE',
+          `the JSON header is larger than ${maxHeaderBytes} bytes (limits.jsonBodyBytes)`,
+        );
       }
+      const received = await receiveBinaryBody(payload, {
+        headerLength,
+        declaredLength: declaredLengthOf(request, payload),
+        limit: request.routeOptions.bodyLimit,
+      });
+      request.inputSha256 = received.sha256;
+      const { header, binary } = received;
+      if (header.length + binary.length > inlineJsonBytes) {
+        return new DeferredBinaryBody(header, binary);
+      }
+      return new BinaryInferBody(parseJsonBytes(header, 'the JSON header'), binary);
     });
   }
 }
 
-/**
- * Splits a binary body at the header length and parses the JSON header.
- *
- * @throws BastionError INVALID_BINARY_DATA for a missing, malformed or too long header length,
- *   MALFORMED_JSON for a header that is not JSON.
- */
-function splitBinaryBody(
-  request: FastifyRequest,
-  bytes: Buffer,
-  maxHeaderBytes: number,
-): BinaryInferBody {
-  const length = headerLengthOf(request);
-  if (length > maxHeaderBytes) {
-    throw new BastionError(
-      'BODY_TOO_LARGE',
-      `the JSON header is larger than ${maxHeaderBytes} bytes (limits.jsonBodyBytes)`,
-    );
-  }
-  if (length > bytes.length) {
-    throw new BastionError(
-      'INVALID_BINARY_DATA',
-      `${headerLengthHeader} is ${length} but the body is only ${bytes.length} bytes`,
-    );
-  }
-  const header = parseJsonBytes(bytes.subarray(0, length), 'the JSON header');
-  return new BinaryInferBody(header, bytes.subarray(length));
+/** `Content-Length` when it is the length of what the parser reads (no content coding). */
+function declaredLengthOf(request: FastifyRequest, payload: Readable): number | undefined {
+  if ('receivedEncodedLength' in payload) return undefined; // an inflated body: length unknown
+  const length = request.headers['content-length'];
+  return length === undefined ? undefined : Number(length);
 }
 
 const byteCount = /^[0-9]{1,15}$/;

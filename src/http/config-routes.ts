@@ -1,10 +1,17 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { definePlugin } from './define-plugin.js';
 import { isBatchableSignature } from '../inference/batching-engine.js';
 import { v2DatatypeOf } from '../inference/datatypes.js';
 import type { TensorSpec } from '../inference/engine.js';
-import type { ModelRegistry } from '../models/model-registry.js';
-import type { ReadyVersion } from '../models/model-state.js';
-import { type ModelParams, parseModelParams } from './route-params.js';
+import type { ServedVersion, ServingRegistry } from '../serving/serving-registry.js';
+import { modelPrefixes } from './model-routes.js';
+import { modelConfigResponse, okResponseSchema } from './openapi-schemas.js';
+import {
+  type ModelParams,
+  modelParamsError,
+  modelParamsJsonSchema,
+  parseModelParams,
+} from './route-params.js';
 
 /** A tensor in Triton's model configuration (`ModelInput` / `ModelOutput`). */
 export interface ConfigTensor {
@@ -44,7 +51,7 @@ export function tritonDataType(spec: TensorSpec): string {
 }
 
 /** The configuration in force for one ready version: its signature and merged tuning. */
-export function modelConfigOf(ready: ReadyVersion): ModelConfigBody {
+export function modelConfigOf(ready: ServedVersion): ModelConfigBody {
   const tuning = ready.tuning;
   const batching = tuning.maxBatchSize > 0 && isBatchableSignature(ready.signature);
   const tensor = (spec: TensorSpec): ConfigTensor => ({
@@ -93,26 +100,47 @@ export function modelConfigOf(ready: ReadyVersion): ModelConfigBody {
   return body;
 }
 
+/** Options of {@link configRoutesPlugin}. */
+export interface ConfigRoutesOptions {
+  readonly registry: ServingRegistry;
+}
+
 /**
  * Triton's model configuration extension: `GET /v2/models/{m}[/versions/{v}]/config`, scope
  * `infer:{m}`, audited, with the same 403/404/503 answers as the metadata route.
  */
-export function registerConfigRoutes(app: FastifyInstance, registry: ModelRegistry): void {
-  for (const prefix of ['/v2/models/:model', '/v2/models/:model/versions/:version']) {
-    app.get(
-      `${prefix}/config`,
-      { config: { policy: { access: 'infer', audit: true } } },
-      (request: FastifyRequest<{ Params: ModelParams }>) => {
-        const { model, version } = parseModelParams(request.params);
-        request.bastionTarget = { model, version };
-        const lease = registry.acquire(model, version);
-        try {
-          request.bastionTarget = { model, version: lease.version.version };
-          return modelConfigOf(lease.version);
-        } finally {
-          lease.release();
-        }
-      },
-    );
-  }
-}
+export const configRoutesPlugin = definePlugin(
+  (app: FastifyInstance, options: ConfigRoutesOptions, done: (error?: Error) => void) => {
+    const { registry } = options;
+    for (const prefix of modelPrefixes) {
+      app.get(
+        `${prefix}/config`,
+        {
+          config: { policy: { access: 'infer', audit: true } },
+          schema: {
+            params: modelParamsJsonSchema,
+            response: okResponseSchema(modelConfigResponse),
+          },
+          schemaErrorFormatter: modelParamsError,
+        },
+        (request: FastifyRequest<{ Params: ModelParams }>) => {
+          const { model, version } = parseModelParams(request.params);
+          request.bastionTarget = { model, version };
+          const lease = registry.acquire(model, version);
+          try {
+            request.bastionTarget = { model, version: lease.version.version };
+            return modelConfigOf(lease.version);
+          } finally {
+            lease.release();
+          }
+        },
+      );
+    }
+    done();
+  },
+  {
+    name: 'bastion-config-routes',
+    dependencies: ['bastion-request-state', 'bastion-error-handler'],
+    decorators: { request: ['bastionTarget'] },
+  },
+);

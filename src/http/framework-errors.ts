@@ -2,8 +2,10 @@ import { randomUUID } from 'node:crypto';
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
-import { BastionError, type ErrorCode, httpStatusFor } from '../errors.js';
+import { BastionError } from '../errors.js';
+import { auditUnavailableError, errorBodyOf } from './error-handler.js';
 import { requestIdHeader } from './request-id.js';
+import { ensureRequestState } from './request-state.js';
 
 /** What Fastify's router refuses before any route runs, as the contract's errors. */
 function routerErrorOf(error: FastifyError): BastionError {
@@ -35,6 +37,7 @@ export interface FrameworkErrorOptions {
  */
 export function createFrameworkErrorHandler(options: FrameworkErrorOptions) {
   return (error: FastifyError, request: FastifyRequest, reply: FastifyReply): void => {
+    ensureRequestState(request);
     const clientError = routerErrorOf(error);
     request.failure = { code: clientError.code, reason: undefined };
     void reply
@@ -43,7 +46,7 @@ export function createFrameworkErrorHandler(options: FrameworkErrorOptions) {
       .header(requestIdHeader, request.id)
       // The body was not read: do not let a keep-alive client's next request start inside it.
       .header('connection', 'close');
-    const body = { error: clientError.message, code: clientError.code };
+    const body = errorBodyOf(clientError);
     if (options.audit === undefined) {
       void reply.send(body);
       return;
@@ -53,27 +56,25 @@ export function createFrameworkErrorHandler(options: FrameworkErrorOptions) {
       (error: unknown) => {
         request.log.error({ err: error }, 'audit record could not be written');
         if (!options.failClosed) return reply.send(body);
-        return reply.code(503).header('retry-after', '5').send({
-          error: 'the audit log cannot be written, so the request is refused; retry later',
-          code: 'AUDIT_UNAVAILABLE',
-        });
+        const refusal = auditUnavailableError(error);
+        return reply
+          .code(refusal.status)
+          .header('retry-after', String(refusal.retryAfterSec))
+          .send(errorBodyOf(refusal));
       },
     );
   };
 }
 
 /** The answer to what Node's HTTP parser refused, by its error code. */
-function parserErrorOf(code: string | undefined): { code: ErrorCode; message: string } {
+function parserErrorOf(code: string | undefined): BastionError {
   switch (code ?? '') {
     case 'ERR_HTTP_REQUEST_TIMEOUT':
-      return {
-        code: 'REQUEST_TIMEOUT',
-        message: 'the request head or body did not arrive in time',
-      };
+      return new BastionError('REQUEST_TIMEOUT', 'the request head or body did not arrive in time');
     case 'HPE_HEADER_OVERFLOW':
-      return { code: 'HEADERS_TOO_LARGE', message: 'the request headers are too large' };
+      return new BastionError('HEADERS_TOO_LARGE', 'the request headers are too large');
     default:
-      return { code: 'BAD_REQUEST', message: 'the request is not valid HTTP/1.1' };
+      return new BastionError('BAD_REQUEST', 'the request is not valid HTTP/1.1');
   }
 }
 
@@ -89,8 +90,8 @@ export function createClientErrorHandler(headers: Readonly<Record<string, string
   return (error: Error & { code?: string }, socket: Socket): void => {
     if (error.code === 'ECONNRESET' || socket.destroyed) return;
     const answer = parserErrorOf(error.code);
-    const status = httpStatusFor(answer.code);
-    const body = JSON.stringify({ error: answer.message, code: answer.code });
+    const status = answer.status;
+    const body = JSON.stringify(errorBodyOf(answer));
     if (socket.writable) {
       socket.write(
         `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\n` +

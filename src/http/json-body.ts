@@ -1,15 +1,12 @@
 import { createHash } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { definePlugin } from './define-plugin.js';
 import { BastionError } from '../errors.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
     /** JSON bodies over {@link inlineJsonBytes} are handed to the route unparsed (infer). */
     offThreadJson?: boolean;
-  }
-  interface FastifyRequest {
-    /** Hex SHA-256 of the raw request body, for the audit log. */
-    inputSha256?: string;
   }
 }
 
@@ -91,32 +88,47 @@ export function parseJsonBytes(bytes: Buffer, what = 'the request body'): unknow
   return parsed;
 }
 
-/**
- * The app-wide body parser: `application/json` up to `limit` bytes (`limits.jsonBodyBytes`: JSON
- * is parsed on the event loop, so its size bounds the pause), read as bytes so the audit log can
- * record their SHA-256, then parsed by {@link parseJsonBytes}. (The infer routes add the binary
- * tensor extension's parser in their own scope: see `binary-body.ts`.)
- */
-export function registerJsonBodyParser(app: FastifyInstance, limit: number): void {
-  app.removeAllContentTypeParsers();
-  app.addContentTypeParser(
-    'application/json',
-    { parseAs: 'buffer', bodyLimit: limit },
-    (request, body, done) => {
-      const bytes = body as Buffer;
-      if (bytes.length > inlineJsonBytes && request.routeOptions.config.offThreadJson === true) {
-        done(null, new DeferredJsonBody(bytes)); // parsed and hashed on a worker thread
-        return;
-      }
-      recordInputDigest(request, bytes);
-      let parsed: unknown;
-      try {
-        parsed = parseJsonBytes(bytes);
-      } catch (error) {
-        done(error as Error);
-        return;
-      }
-      done(null, parsed);
-    },
-  );
+/** Options of {@link jsonBodyPlugin}. */
+export interface JsonBodyOptions {
+  /** Largest JSON body, decoded (`limits.jsonBodyBytes`, at most `limits.bodyBytes`). */
+  readonly limit: number;
 }
+
+/**
+ * The app-wide body parser, registered on the root: `application/json` up to `limit` bytes (JSON
+ * is parsed on the event loop, so its size bounds the pause), read as bytes so the audit log can
+ * record their SHA-256, then parsed by {@link parseJsonBytes}. Every other media type is 415.
+ * (The infer routes add the binary tensor extension's parser in their own scope: see
+ * `binary-body.ts`.)
+ */
+export const jsonBodyPlugin = definePlugin(
+  (app: FastifyInstance, options: JsonBodyOptions, done: (error?: Error) => void) => {
+    app.removeAllContentTypeParsers();
+    app.addContentTypeParser(
+      'application/json',
+      { parseAs: 'buffer', bodyLimit: options.limit },
+      (request, body, next) => {
+        const bytes = body as Buffer;
+        if (bytes.length > inlineJsonBytes && request.routeOptions.config.offThreadJson === true) {
+          next(null, new DeferredJsonBody(bytes)); // parsed and hashed on a worker thread
+          return;
+        }
+        recordInputDigest(request, bytes);
+        let parsed: unknown;
+        try {
+          parsed = parseJsonBytes(bytes);
+        } catch (error) {
+          next(error as Error);
+          return;
+        }
+        next(null, parsed);
+      },
+    );
+    done();
+  },
+  {
+    name: 'bastion-json-body',
+    dependencies: ['bastion-request-state'],
+    decorators: { request: ['inputSha256'] },
+  },
+);

@@ -1,7 +1,7 @@
 import { Worker } from 'node:worker_threads';
 import { BastionError } from '../errors.js';
-import type { BoundInferRequest } from '../inference/input-schema.js';
-import type { ReadyVersion } from '../models/model-state.js';
+import type { PrecheckedRequest } from '../serving/inference-service.js';
+import type { ServedVersion } from '../serving/serving-registry.js';
 import type { ParseJob, ParseResult } from './json-parse-protocol.js';
 
 const fromSource = import.meta.url.endsWith('.ts');
@@ -21,21 +21,35 @@ function spawn(): Worker {
   return new Worker(boot, { eval: true, resourceLimits });
 }
 
-/** A parsed and bound infer body (or why not), with the SHA-256 of its bytes for the audit log. */
+/**
+ * A parsed and bound infer body (or why not), with the SHA-256 of a JSON body's bytes for the
+ * audit log (undefined for a binary body: it was hashed as it arrived).
+ */
 export type ParsedInferBody =
-  | { readonly request: BoundInferRequest; readonly error?: undefined; readonly sha256: string }
-  | { readonly request?: undefined; readonly error: BastionError; readonly sha256: string };
+  | {
+      readonly request: PrecheckedRequest;
+      readonly error?: undefined;
+      readonly sha256: string | undefined;
+    }
+  | {
+      readonly request?: undefined;
+      readonly error: BastionError;
+      readonly sha256: string | undefined;
+    };
 
 /** Parses large JSON infer bodies on worker threads. */
 export interface JsonParsePool {
   /**
    * Parses `bytes` (transferred: the caller must not use them afterwards) and binds them with
-   * `ready`'s signature and element limit.
+   * `ready`'s signature and element limit; `binary` (transferred too) is what followed the JSON
+   * header of a binary tensor extension body. The decoded tensors come back each in a buffer of
+   * its own, ready to be transferred on to a model worker, with what `ready`'s policy computed
+   * from them (`prechecked`).
    *
    * The parser's client errors come back in the result (with the digest); it rejects only with
    * OVERLOADED when too many wait, or BODY_TOO_LARGE when the body exhausts the worker's heap.
    */
-  parse(bytes: Uint8Array, ready: ReadyVersion): Promise<ParsedInferBody>;
+  parse(bytes: Uint8Array, ready: ServedVersion, binary?: Uint8Array): Promise<ParsedInferBody>;
   close(): Promise<void>;
 }
 
@@ -44,6 +58,12 @@ interface Slot {
   busy:
     | { job: ParseJob; resolve: (r: ParsedInferBody) => void; reject: (e: Error) => void }
     | undefined;
+}
+
+/** The buffer under `view` when it can be moved: whole and not shared (else it is copied). */
+function transferable(view: Uint8Array | undefined): ArrayBuffer[] {
+  if (view === undefined || !(view.buffer instanceof ArrayBuffer)) return [];
+  return view.byteOffset === 0 && view.byteLength === view.buffer.byteLength ? [view.buffer] : [];
 }
 
 /** Options of {@link createJsonParsePool}. */
@@ -75,7 +95,10 @@ export function createJsonParsePool(options: JsonParsePoolOptions): JsonParsePoo
       if (busy !== undefined && busy.job.id === result.id) {
         busy.resolve(
           result.ok
-            ? { request: result.request, sha256: result.sha256 }
+            ? {
+                request: { ...result.request, prechecked: result.prechecked },
+                sha256: result.sha256,
+              }
             : { error: new BastionError(result.code, result.message), sha256: result.sha256 },
         );
       }
@@ -106,17 +129,13 @@ export function createJsonParsePool(options: JsonParsePoolOptions): JsonParsePoo
       if (next === undefined) return;
       slot.busy = next;
       const worker = slot.worker ?? (slot.worker = start(slot));
-      const { bytes } = next.job;
-      const whole = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength;
-      worker.postMessage(
-        next.job,
-        whole && bytes.buffer instanceof ArrayBuffer ? [bytes.buffer] : [],
-      );
+      const { bytes, binary } = next.job;
+      worker.postMessage(next.job, [...transferable(bytes), ...transferable(binary)]);
     }
   };
 
   return {
-    parse(bytes, ready) {
+    parse(bytes, ready, binary) {
       if (closed)
         return Promise.reject(new BastionError('SHUTTING_DOWN', 'the gateway is shutting down'));
       if (queue.length >= options.maxQueue) {
@@ -134,8 +153,11 @@ export function createJsonParsePool(options: JsonParsePoolOptions): JsonParsePoo
         const job: ParseJob = {
           id: nextId++,
           bytes,
-          key: `${ready.model}@${ready.version}`,
+          binary,
+          // One key per load: a version reloaded from changed (re-signed) files is a new parser.
+          key: `${ready.model}@${ready.version}:${ready.modelSha256}:${ready.loadedAt.getTime()}`,
           signature: ready.signature,
+          policy: ready.policy?.spec,
           maxElements: ready.tuning.maxElements,
           model: ready.model,
           version: ready.version,

@@ -1,21 +1,33 @@
+import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { definePlugin } from './define-plugin.js';
 import { BastionError } from '../errors.js';
 import { v2DatatypeOf } from '../inference/datatypes.js';
 import type { TensorSpec } from '../inference/engine.js';
-import type { InferenceService } from '../inference/inference-service.js';
-import type { ModelRegistry } from '../models/model-registry.js';
-import type { ReadyVersion } from '../models/model-state.js';
-import { BinaryInferBody, headerLengthHeader, registerBinaryBodyParser } from './binary-body.js';
+import type { InferenceService } from '../serving/inference-service.js';
+import type { ServedVersion, ServingRegistry } from '../serving/serving-registry.js';
+import {
+  BinaryInferBody,
+  DeferredBinaryBody,
+  headerLengthHeader,
+  registerBinaryBodyParser,
+} from './binary-body.js';
 import type { BoundInferRequest } from '../inference/input-schema.js';
 import { takeModelFields } from './infer-body.js';
 import { DeferredJsonBody } from './json-body.js';
 import type { JsonParsePool } from './json-parse-pool.js';
-import { type ModelParams, parseModelParams } from './route-params.js';
+import { modelMetadataResponse, modelReadyResponse, okResponseSchema } from './openapi-schemas.js';
+import {
+  type ModelParams,
+  modelParamsError,
+  modelParamsJsonSchema,
+  parseModelParams,
+} from './route-params.js';
 import { type PolicyReport, quotaHeaders } from '../policy/policy-enforcer.js';
 
 /** Dependencies of the model routes. */
 export interface ModelRoutesOptions {
-  readonly registry: ModelRegistry;
+  readonly registry: ServingRegistry;
   readonly inference: InferenceService;
   /** Largest element count answered as JSON in one response (`limits.maxJsonOutputElements`). */
   readonly maxJsonOutputElements: number;
@@ -25,75 +37,88 @@ export interface ModelRoutesOptions {
   readonly parsePool: JsonParsePool;
 }
 
-/** Per-route policy read by the auth and audit hooks (STYLE.md: the rate-limit/helmet idiom). */
-export interface RoutePolicy {
-  /**
-   * What the caller must hold: a model's infer scope, the manage scope, or any valid token.
-   * `none`: answered before authentication (audited 405 and 404 answers on model paths).
-   */
-  readonly access: 'infer' | 'manage' | 'token' | 'none';
-  /** Whether requests to this route get an audit record. */
-  readonly audit: boolean;
-}
+/** The two paths of every model route: the highest ready version, or one version. */
+export const modelPrefixes = ['/v2/models/:model', '/v2/models/:model/versions/:version'] as const;
 
-declare module 'fastify' {
-  interface FastifyContextConfig {
-    policy?: RoutePolicy;
-  }
-  interface FastifyRequest {
-    /** The model version that served (or was chosen for) this request, for audit and metrics. */
-    bastionTarget?: { model: string; version: number | undefined };
-    /** Why the model's policy flagged an allowed request (audit `reason`), e.g. `ood-flagged`. */
-    policyReason?: string;
-  }
-}
+const infer = { policy: { access: 'infer', audit: true } } as const;
+const params = { params: modelParamsJsonSchema };
 
-/** `GET /v2/models/...` metadata and ready, `POST .../infer`. */
-export function registerModelRoutes(app: FastifyInstance, options: ModelRoutesOptions): void {
-  const { registry, inference, maxJsonOutputElements, jsonHeaderBytes, parsePool } = options;
-  const infer = { policy: { access: 'infer', audit: true } } as const;
+/**
+ * `GET /v2/models/...` metadata and ready, `POST .../infer` (in their own scope, the only one
+ * that accepts the binary tensor extension). Path parameters are validated by their schema; the
+ * metadata and ready answers are serialized by theirs. The infer answer is written directly from
+ * the output tensors (tensor-json.ts), so it declares no response schema.
+ */
+export const modelRoutesPlugin = definePlugin(
+  async (app: FastifyInstance, options: ModelRoutesOptions) => {
+    const { registry } = options;
+    for (const prefix of modelPrefixes) {
+      app.get(
+        prefix,
+        {
+          config: infer,
+          schema: { ...params, response: okResponseSchema(modelMetadataResponse) },
+          schemaErrorFormatter: modelParamsError,
+        },
+        (request: FastifyRequest<{ Params: ModelParams }>) => {
+          const { model, version } = parseModelParams(request.params);
+          request.bastionTarget = { model, version };
+          const lease = registry.acquire(model, version);
+          try {
+            return metadataOf(lease.version, readyVersions(registry, model));
+          } finally {
+            lease.release();
+          }
+        },
+      );
 
-  for (const prefix of ['/v2/models/:model', '/v2/models/:model/versions/:version']) {
-    app.get(prefix, { config: infer }, (request: FastifyRequest<{ Params: ModelParams }>) => {
-      const { model, version } = parseModelParams(request.params);
-      request.bastionTarget = { model, version };
-      const lease = registry.acquire(model, version);
-      try {
-        return metadataOf(lease.version, readyVersions(registry, model));
-      } finally {
-        lease.release();
-      }
-    });
+      app.get(
+        `${prefix}/ready`,
+        {
+          config: infer,
+          schema: { ...params, response: okResponseSchema(modelReadyResponse) },
+          schemaErrorFormatter: modelParamsError,
+        },
+        async (request: FastifyRequest<{ Params: ModelParams }>, reply: FastifyReply) => {
+          const { model, version } = parseModelParams(request.params);
+          request.bastionTarget = { model, version };
+          try {
+            registry.acquire(model, version).release();
+          } catch (error) {
+            // Not ready is an answer: 503 with the body clients parse (`name`, `ready`).
+            if (!(error instanceof BastionError) || error.code !== 'MODEL_NOT_READY') throw error;
+            throw new BastionError(error.code, error.message, {
+              retryAfterSec: error.retryAfterSec ?? 5,
+              body: { name: model, ready: false },
+            });
+          }
+          return reply.code(200).send({ name: model, ready: true });
+        },
+      );
+    }
+    await app.register(inferRoutes, options);
+  },
+  {
+    name: 'bastion-model-routes',
+    dependencies: ['bastion-request-state', 'bastion-error-handler', 'bastion-json-body'],
+    decorators: { request: ['principal', 'bastionTarget', 'policyReason', 'inputSha256'] },
+  },
+);
 
-    app.get(
-      `${prefix}/ready`,
-      { config: infer },
-      async (request: FastifyRequest<{ Params: ModelParams }>, reply: FastifyReply) => {
-        const { model, version } = parseModelParams(request.params);
-        request.bastionTarget = { model, version };
-        try {
-          registry.acquire(model, version).release();
-        } catch (error) {
-          // Not ready is an answer, not a failure: 503 with the body clients parse.
-          if (!(error instanceof BastionError) || error.code !== 'MODEL_NOT_READY') throw error;
-          request.failure = { code: error.code, reason: undefined };
-          return reply
-            .code(503)
-            .header('retry-after', String(error.retryAfterSec ?? 5))
-            .send({ name: model, ready: false, error: error.message, code: error.code });
-        }
-        return reply.code(200).send({ name: model, ready: true });
-      },
-    );
-  }
-
-  // The infer routes get their own scope so that only they accept the binary tensor extension.
-  void app.register((scope, _options, done) => {
-    registerBinaryBodyParser(scope, jsonHeaderBytes);
-    for (const prefix of ['/v2/models/:model', '/v2/models/:model/versions/:version']) {
+/** The infer routes, encapsulated: only they accept the binary tensor extension's media types. */
+const inferRoutes = definePlugin(
+  (scope: FastifyInstance, options: ModelRoutesOptions, done: (error?: Error) => void) => {
+    const { inference, maxJsonOutputElements, parsePool } = options;
+    registerBinaryBodyParser(scope, options.jsonHeaderBytes);
+    for (const prefix of modelPrefixes) {
       scope.post(
         `${prefix}/infer`,
-        { config: { ...infer, offThreadJson: true } },
+        {
+          config: { ...infer, offThreadJson: true },
+          // Params only: the answer is a string written from the tensors (no serializer runs).
+          schema: params,
+          schemaErrorFormatter: modelParamsError,
+        },
         async (request: FastifyRequest<{ Params: ModelParams }>, reply: FastifyReply) => {
           const { model, version } = parseModelParams(request.params);
           request.bastionTarget = { model, version };
@@ -114,7 +139,7 @@ export function registerModelRoutes(app: FastifyInstance, options: ModelRoutesOp
                 body: undefined,
                 bind: binderOf(request, parsePool),
                 controller,
-                caller: request.principal,
+                caller: request.principal ?? undefined,
                 maxJsonOutputElements,
               },
               {
@@ -133,7 +158,7 @@ export function registerModelRoutes(app: FastifyInstance, options: ModelRoutesOp
             void reply
               .header('content-type', 'application/octet-stream')
               .header(headerLengthHeader, String(header.length));
-            return Buffer.concat([header, ...outcome.binary]);
+            return binaryAnswer(reply, [header, ...outcome.binary]);
           } finally {
             reply.raw.off('close', onClose);
           }
@@ -141,7 +166,26 @@ export function registerModelRoutes(app: FastifyInstance, options: ModelRoutesOp
       );
     }
     done();
-  });
+  },
+  { name: 'bastion-infer-routes', encapsulate: true },
+);
+
+/** Binary answers up to this size are sent as one buffer; larger ones as their parts. */
+const concatAnswerBytes = 64 * 1024;
+
+/**
+ * The body of a binary answer: the JSON header, then each binary output's bytes. A large one is
+ * streamed part by part (with its length declared), not copied into one buffer on the event loop.
+ */
+function binaryAnswer(reply: FastifyReply, parts: readonly Uint8Array[]): Buffer | Readable {
+  let length = 0;
+  for (const part of parts) length += part.byteLength;
+  if (length <= concatAnswerBytes) return Buffer.concat(parts);
+  void reply.header('content-length', String(length));
+  return Readable.from(
+    parts.map((part) => Buffer.from(part.buffer, part.byteOffset, part.byteLength)),
+    { objectMode: false },
+  );
 }
 
 /**
@@ -163,7 +207,7 @@ function applyPolicyReport(
   if (report.quota !== undefined) void reply.headers(quotaHeaders(report.quota));
 }
 
-function readyVersions(registry: ModelRegistry, model: string): string[] {
+function readyVersions(registry: ServingRegistry, model: string): string[] {
   return registry
     .list()
     .filter((s) => s.model === model && s.state === 'ready')
@@ -172,7 +216,7 @@ function readyVersions(registry: ModelRegistry, model: string): string[] {
     .map(String);
 }
 
-function metadataOf(ready: ReadyVersion, versions: string[]) {
+function metadataOf(ready: ServedVersion, versions: string[]) {
   const tensor = (spec: TensorSpec) => ({
     name: spec.name,
     datatype: v2DatatypeOf(spec.type),
@@ -187,25 +231,24 @@ function metadataOf(ready: ReadyVersion, versions: string[]) {
   };
 }
 
-/** The v2 "method not allowed" error for a known path. */
-export function methodNotAllowedError(allow: string): BastionError {
-  return new BastionError('METHOD_NOT_ALLOWED', `this path accepts ${allow} only`);
-}
-
 /**
  * How the request's body becomes a bound request once its model version is known: a large JSON
- * body on a parse worker (its digest comes back with it), anything else here; either way a
- * top-level `model_name`/`model_version` must match (KServe's client sends them).
+ * or binary body on a parse worker (a JSON body's digest comes back with it), anything else
+ * here; either way a top-level `model_name`/`model_version` must match (KServe's client sends
+ * them).
  */
 function binderOf(
   request: FastifyRequest,
   pool: JsonParsePool,
-): (ready: ReadyVersion) => Promise<BoundInferRequest> {
+): (ready: ServedVersion) => Promise<BoundInferRequest> {
   const body = request.body;
-  if (body instanceof DeferredJsonBody) {
+  if (body instanceof DeferredJsonBody || body instanceof DeferredBinaryBody) {
     return async (ready) => {
-      const parsed = await pool.parse(body.bytes, ready);
-      request.inputSha256 = parsed.sha256;
+      const parsed =
+        body instanceof DeferredJsonBody
+          ? await pool.parse(body.bytes, ready)
+          : await pool.parse(body.header, ready, body.binary);
+      if (parsed.sha256 !== undefined) request.inputSha256 = parsed.sha256;
       if (parsed.error !== undefined) throw parsed.error;
       return parsed.request;
     };

@@ -1,22 +1,17 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { definePlugin } from './define-plugin.js';
 import type { AuditEntry, AuditOutcome } from '../audit/audit-record.js';
-import type { ErrorCode } from '../errors.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { isModelName } from '../models/model-repository.js';
-
-declare module 'fastify' {
-  interface FastifyRequest {
-    /** The error this request was answered with (set by the error handler). */
-    failure?: { readonly code: ErrorCode; readonly reason: string | undefined };
-  }
-}
+import { auditUnavailableError, errorBodyOf } from './error-handler.js';
+import type { RequestTarget } from './request-state.js';
 
 /** Where audit records go; `append` resolves once the record is durable. */
 export interface AuditSink {
   append(entry: AuditEntry): Promise<unknown>;
 }
 
-/** Options of {@link registerObserveHooks}. */
+/** Options of {@link observePlugin}. */
 export interface ObserveHooksOptions {
   readonly audit?: AuditSink | undefined;
   /** Refuse (503) any response whose audit record could not be written. */
@@ -26,46 +21,60 @@ export interface ObserveHooksOptions {
 }
 
 /**
- * Audit and metrics for every route of `scope` whose policy says so. The audit record is written
- * in `onSend`, before the response leaves: with `failClosed`, a request whose record cannot be
- * written is answered 503 instead, so no client ever holds a response the log does not show.
+ * Audit and metrics for every route of the scope whose policy says so. The audit record is
+ * written in `onSend`, before the response leaves: with `failClosed`, a request whose record
+ * cannot be written is answered 503 instead, so no client ever holds a response the log does
+ * not show.
  */
-export function registerObserveHooks(scope: FastifyInstance, options: ObserveHooksOptions): void {
-  const { audit, metrics } = options;
-  if (audit !== undefined) {
-    scope.addHook('onSend', async (request, reply, payload) => {
-      if (request.routeOptions.config.policy?.audit !== true) return payload;
-      try {
-        await audit.append(auditEntryOf(request, reply));
-        return payload;
-      } catch (error) {
-        options.onAuditFailure?.(error, request);
-        if (!options.failClosed) return payload;
-        reply.removeHeader('inference-header-content-length');
-        void reply.code(503).header('retry-after', '5').header('content-type', 'application/json');
-        return JSON.stringify({
-          error: 'the audit log cannot be written, so the request is refused; retry later',
-          code: 'AUDIT_UNAVAILABLE',
-        });
-      }
-    });
-  }
-  if (metrics !== undefined) {
-    scope.addHook('onResponse', async (request, reply) => {
-      if (request.routeOptions.config.policy === undefined) return;
-      const { model, version } = targetOf(request);
-      const labels = { model, version, status: reply.statusCode };
-      metrics.requests.inc(labels);
-      metrics.requestDuration.observe(labels, reply.elapsedTime / 1000);
-    });
-  }
-}
+export const observePlugin = definePlugin(
+  (scope: FastifyInstance, options: ObserveHooksOptions, done: (error?: Error) => void) => {
+    const { audit, metrics } = options;
+    if (audit !== undefined) {
+      scope.addHook('onSend', async (request, reply, payload) => {
+        if (request.routeOptions.config.policy?.audit !== true) return payload;
+        try {
+          await audit.append(auditEntryOf(request, reply));
+          return payload;
+        } catch (error) {
+          options.onAuditFailure?.(error, request);
+          if (!options.failClosed) return payload;
+          // Too late for the error handler (the answer is being sent): the same body, by hand.
+          const refusal = auditUnavailableError(error);
+          reply.removeHeader('inference-header-content-length');
+          void reply
+            .code(refusal.status)
+            .header('retry-after', String(refusal.retryAfterSec))
+            .header('content-type', 'application/json');
+          return JSON.stringify(errorBodyOf(refusal));
+        }
+      });
+    }
+    if (metrics !== undefined) {
+      scope.addHook('onResponse', async (request, reply) => {
+        if (request.routeOptions.config.policy === undefined) return;
+        const { model, version } = targetOf(request);
+        const labels = { model, version, status: reply.statusCode };
+        metrics.requests.inc(labels);
+        metrics.requestDuration.observe(labels, reply.elapsedTime / 1000);
+      });
+    }
+    done();
+  },
+  {
+    name: 'bastion-observe',
+    dependencies: ['bastion-request-state'],
+    decorators: {
+      request: ['principal', 'failure', 'bastionTarget', 'policyReason', 'inputSha256'],
+    },
+  },
+);
 
 function targetOf(request: FastifyRequest): {
-  model: string | undefined;
-  version: number | undefined;
+  readonly model: string | undefined;
+  readonly version: number | undefined;
 } {
-  if (request.bastionTarget !== undefined) return request.bastionTarget;
+  const target: RequestTarget | null = request.bastionTarget;
+  if (target !== null) return target;
   // Null for requests the router refused (frameworkErrors): they have no route, no params.
   const model = (request.params as { model?: unknown } | null)?.model;
   return {
@@ -84,12 +93,13 @@ function outcomeOf(status: number): AuditOutcome {
 export function auditEntryOf(request: FastifyRequest, reply: FastifyReply): AuditEntry {
   const { model, version } = targetOf(request);
   const status = reply.statusCode;
-  const reason = request.failure?.reason ?? request.failure?.code ?? request.policyReason;
+  const reason =
+    request.failure?.reason ?? request.failure?.code ?? request.policyReason ?? undefined;
   return {
     event: 'request',
     outcome: outcomeOf(status),
     requestId: request.id,
-    ...(request.principal === undefined ? {} : { sub: request.principal.sub }),
+    ...(request.principal === null ? {} : { sub: request.principal.sub }),
     ip: request.ip,
     method: request.method,
     path: request.url,
@@ -98,6 +108,6 @@ export function auditEntryOf(request: FastifyRequest, reply: FastifyReply): Audi
     status,
     ...(reason === undefined ? {} : { reason }),
     durationMs: reply.elapsedTime,
-    ...(request.inputSha256 === undefined ? {} : { inputSha256: request.inputSha256 }),
+    ...(request.inputSha256 === null ? {} : { inputSha256: request.inputSha256 }),
   };
 }

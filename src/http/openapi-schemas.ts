@@ -1,10 +1,32 @@
 /**
- * zod schemas of Bastion's response bodies, for the OpenAPI document (`GET /openapi.json`).
- * Request bodies are not repeated here: the document takes them from the very schemas that
+ * zod schemas of Bastion's response bodies, for the OpenAPI document (`GET /openapi.json`) and
+ * the routes' own `schema.response` (Fastify serializes with it). Request bodies are not
+ * repeated here: the document takes them from the very schemas that
  * validate requests (`inferRequestEnvelope`, the repository routes' bodies).
  */
 import { z } from 'zod';
 import { type V2Datatype, v2Datatypes } from '../inference/datatypes.js';
+
+/** A JSON Schema object. */
+export type JsonSchema = Record<string, unknown>;
+
+/**
+ * zod's JSON Schema for a schema (draft 2020-12, which OpenAPI 3.1 uses), without the `$schema`
+ * key: the OpenAPI document sets the dialect, and Fastify's compilers take the rest as it is.
+ */
+export function jsonSchemaOf(schema: z.ZodType, io: 'input' | 'output'): JsonSchema {
+  const { $schema: _dialect, ...rest } = z.toJSONSchema(schema, {
+    target: 'draft-2020-12',
+    io,
+    unrepresentable: 'any',
+  }) as JsonSchema;
+  return rest;
+}
+
+/** A route's `schema.response`: the 200 body's JSON Schema, for Fastify's serializer. */
+export function okResponseSchema(schema: z.ZodType): { readonly 200: JsonSchema } {
+  return { 200: jsonSchemaOf(schema, 'output') };
+}
 
 const durationStat = z.strictObject({
   count: z.number().int().min(0),

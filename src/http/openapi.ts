@@ -6,10 +6,14 @@
  * really registers.
  */
 import type { FastifyInstance } from 'fastify';
+import { definePlugin } from './define-plugin.js';
 import { z } from 'zod';
-import { inferRequestEnvelope } from '../inference/input-schema.js';
+import { inferRequestEnvelope } from '../inference/infer-envelope.js';
 import * as bodies from './openapi-schemas.js';
+import { type JsonSchema, jsonSchemaOf } from './openapi-schemas.js';
 import { controlBody, indexBody } from './repository-routes.js';
+import type { RoutePolicy } from './route-config.js';
+import { modelParamsJsonSchema } from './route-params.js';
 
 /** Who may call a route. */
 type Access = 'none' | 'token' | 'infer' | 'manage';
@@ -157,18 +161,6 @@ export const operations: readonly Operation[] = [
   },
 ];
 
-type JsonSchema = Record<string, unknown>;
-
-/** zod's JSON Schema for a schema, without the `$schema` key (the document sets the dialect). */
-function jsonSchemaOf(schema: z.ZodType, io: 'input' | 'output'): JsonSchema {
-  const { $schema: _dialect, ...rest } = z.toJSONSchema(schema, {
-    target: 'draft-2020-12',
-    io,
-    unrepresentable: 'any',
-  }) as JsonSchema;
-  return rest;
-}
-
 const accessText: Record<Access, string> = {
   none: 'No token.',
   token: 'Any valid token.',
@@ -179,25 +171,13 @@ const accessText: Record<Access, string> = {
 const errorRef = { $ref: '#/components/schemas/Error' };
 const errorContent = { 'application/json': { schema: errorRef } };
 
+const paramSchemas = (modelParamsJsonSchema['properties'] ?? {}) as Record<string, JsonSchema>;
+
+/** The path parameters of an operation, from the schema the model routes validate with. */
 function parametersOf(path: string): JsonSchema[] {
-  const out: JsonSchema[] = [];
-  if (path.includes('{model}')) {
-    out.push({
-      name: 'model',
-      in: 'path',
-      required: true,
-      schema: { type: 'string', pattern: '^[a-z0-9][a-z0-9._-]{0,63}$' },
-    });
-  }
-  if (path.includes('{version}')) {
-    out.push({
-      name: 'version',
-      in: 'path',
-      required: true,
-      schema: { type: 'string', pattern: '^[1-9][0-9]{0,8}$' },
-    });
-  }
-  return out;
+  return Object.entries(paramSchemas)
+    .filter(([name]) => path.includes(`{${name}}`))
+    .map(([name, schema]) => ({ name, in: 'path', required: true, schema }));
 }
 
 function responseOf(op: Operation, schemas: Map<z.ZodType, string>): JsonSchema {
@@ -304,28 +284,41 @@ export function buildOpenApiDocument(version: string): Record<string, unknown> {
   };
 }
 
-/**
- * `GET /openapi.json`: public (it names no model), never audited, built once at boot.
- */
-export function registerOpenApiRoute(app: FastifyInstance, version: string): void {
-  const text = JSON.stringify(buildOpenApiDocument(version));
-  app.get('/openapi.json', (_request, reply) =>
-    reply.header('content-type', 'application/json; charset=utf-8').send(text),
-  );
+/** Options of {@link openApiPlugin}. */
+export interface OpenApiOptions {
+  /** The gateway's version, for `info.version`. */
+  readonly version: string;
 }
+
+/** `GET /openapi.json`: public (it names no model), never audited, built once at boot. */
+export const openApiPlugin = definePlugin(
+  (app: FastifyInstance, options: OpenApiOptions, done: (error?: Error) => void) => {
+    const text = JSON.stringify(buildOpenApiDocument(options.version));
+    app.get('/openapi.json', (_request, reply) =>
+      reply.header('content-type', 'application/json; charset=utf-8').send(text),
+    );
+    done();
+  },
+  { name: 'bastion-openapi' },
+);
 
 /** A route as the app registered it (method and Fastify URL, e.g. `/v2/models/:model`). */
 export interface RegisteredRoute {
   readonly method: string;
   readonly url: string;
-  /** True for the routes that only answer 405 for the other methods of a known path. */
+  /** True for the routes that only answer 405 (or 404) for the other methods of a known path. */
   readonly methodNotAllowed: boolean;
+  /** The route's policy; undefined for public routes. */
+  readonly policy: RoutePolicy | undefined;
 }
 
 const registered = new WeakMap<FastifyInstance, RegisteredRoute[]>();
 
-/** Starts recording every route `app` registers (call first thing, before any route). */
-export function recordRoutes(app: FastifyInstance): void {
+/**
+ * Starts recording every route `app` registers (call first thing, before any route); returns
+ * the list, which grows as routes are added.
+ */
+export function recordRoutes(app: FastifyInstance): readonly RegisteredRoute[] {
   const routes: RegisteredRoute[] = [];
   registered.set(app, routes);
   app.addHook('onRoute', (route) => {
@@ -334,19 +327,14 @@ export function recordRoutes(app: FastifyInstance): void {
         method,
         url: route.url,
         methodNotAllowed: route.config?.methodNotAllowed === true,
+        policy: route.config?.policy,
       });
     }
   });
+  return routes;
 }
 
 /** The routes recorded by {@link recordRoutes} (empty when it was not called). */
 export function registeredRoutes(app: FastifyInstance): readonly RegisteredRoute[] {
   return registered.get(app) ?? [];
-}
-
-declare module 'fastify' {
-  interface FastifyContextConfig {
-    /** Marks the 405 routes of known paths (not documented as operations). */
-    methodNotAllowed?: boolean;
-  }
 }

@@ -1,8 +1,16 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { definePlugin } from './define-plugin.js';
 import { z } from 'zod';
 import { BastionError } from '../errors.js';
+import { formatIssue } from '../zod-issues.js';
 import type { ModelRegistry } from '../models/model-registry.js';
-import { type ModelParams, parseModelParams } from './route-params.js';
+import { okResponseSchema, repositoryIndexResponse } from './openapi-schemas.js';
+import {
+  type ModelParams,
+  modelParamsError,
+  modelParamsJsonSchema,
+  parseModelParams,
+} from './route-params.js';
 
 /** Repository bodies are tiny option objects; a larger one is refused before it is parsed. */
 const controlBodyBytes = 64 * 1024;
@@ -20,10 +28,15 @@ function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
     const issue = result.error.issues[0];
     throw new BastionError(
       'INVALID_REQUEST',
-      `request body${issue && issue.path.length > 0 ? `.${issue.path.join('.')}` : ''}: ${issue?.message ?? 'invalid'}`,
+      issue === undefined ? 'request body: invalid' : formatIssue(issue, 'request'),
     );
   }
   return result.data;
+}
+
+/** Options of {@link repositoryRoutesPlugin}. */
+export interface RepositoryRoutesOptions {
+  readonly registry: ModelRegistry;
 }
 
 /**
@@ -32,44 +45,67 @@ function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
  * reads and verifies the model from disk again; the new version serves once it is ready and the
  * old one is closed after its in-flight requests finish.
  */
-export function registerRepositoryRoutes(app: FastifyInstance, registry: ModelRegistry): void {
-  const manage = { policy: { access: 'manage', audit: true } } as const;
+export const repositoryRoutesPlugin = definePlugin(
+  (app: FastifyInstance, options: RepositoryRoutesOptions, done: (error?: Error) => void) => {
+    const { registry } = options;
+    const manage = { policy: { access: 'manage', audit: true } } as const;
+    const control = {
+      config: manage,
+      bodyLimit: controlBodyBytes,
+      schema: { params: modelParamsJsonSchema },
+      schemaErrorFormatter: modelParamsError,
+    };
 
-  app.post('/v2/repository/index', { config: manage, bodyLimit: controlBodyBytes }, (request) => {
-    const body = parseBody(indexBody, request.body);
-    const rows = registry.index();
-    return body?.ready === true ? rows.filter((r) => r.state === 'READY') : rows;
-  });
+    app.post(
+      '/v2/repository/index',
+      {
+        config: manage,
+        bodyLimit: controlBodyBytes,
+        schema: { response: okResponseSchema(repositoryIndexResponse) },
+      },
+      (request) => {
+        const body = parseBody(indexBody, request.body);
+        const rows = registry.index();
+        return body?.ready === true ? rows.filter((r) => r.state === 'READY') : rows;
+      },
+    );
 
-  app.post(
-    '/v2/repository/models/:model/load',
-    { config: manage, bodyLimit: controlBodyBytes },
-    async (request: FastifyRequest<{ Params: ModelParams }>, reply: FastifyReply) => {
-      parseBody(controlBody, request.body);
-      const { model } = parseModelParams(request.params);
-      request.bastionTarget = { model, version: undefined };
-      const states = await registry.load(model);
-      const failed = states.filter((s) => s.state === 'failed');
-      if (states.length === 0 || failed.length === states.length) {
-        const reasons = failed.map((s) => `version ${s.version}: ${s.reason}`).join('; ');
-        throw new BastionError(
-          'MODEL_NOT_READY',
-          `model "${model}" did not load${reasons === '' ? ' (no version folders)' : `: ${reasons}`}`,
-        );
-      }
-      return reply.code(200).send();
-    },
-  );
+    app.post(
+      '/v2/repository/models/:model/load',
+      control,
+      async (request: FastifyRequest<{ Params: ModelParams }>, reply: FastifyReply) => {
+        parseBody(controlBody, request.body);
+        const { model } = parseModelParams(request.params);
+        request.bastionTarget = { model, version: undefined };
+        const states = await registry.load(model);
+        const failed = states.filter((s) => s.state === 'failed');
+        if (states.length === 0 || failed.length === states.length) {
+          const reasons = failed.map((s) => `version ${s.version}: ${s.reason}`).join('; ');
+          throw new BastionError(
+            'MODEL_NOT_READY',
+            `model "${model}" did not load${reasons === '' ? ' (no version folders)' : `: ${reasons}`}`,
+          );
+        }
+        return reply.code(200).send();
+      },
+    );
 
-  app.post(
-    '/v2/repository/models/:model/unload',
-    { config: manage, bodyLimit: controlBodyBytes },
-    async (request: FastifyRequest<{ Params: ModelParams }>, reply: FastifyReply) => {
-      parseBody(controlBody, request.body);
-      const { model } = parseModelParams(request.params);
-      request.bastionTarget = { model, version: undefined };
-      await registry.unload(model);
-      return reply.code(200).send();
-    },
-  );
-}
+    app.post(
+      '/v2/repository/models/:model/unload',
+      control,
+      async (request: FastifyRequest<{ Params: ModelParams }>, reply: FastifyReply) => {
+        parseBody(controlBody, request.body);
+        const { model } = parseModelParams(request.params);
+        request.bastionTarget = { model, version: undefined };
+        await registry.unload(model);
+        return reply.code(200).send();
+      },
+    );
+    done();
+  },
+  {
+    name: 'bastion-repository-routes',
+    dependencies: ['bastion-request-state', 'bastion-error-handler', 'bastion-json-body'],
+    decorators: { request: ['bastionTarget'] },
+  },
+);

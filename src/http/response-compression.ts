@@ -1,5 +1,6 @@
 import compress from '@fastify/compress';
 import type { FastifyInstance } from 'fastify';
+import { definePlugin } from './define-plugin.js';
 
 /** Responses smaller than this are sent as they are: compressing them saves nothing. */
 export const compressThresholdBytes = 1024;
@@ -11,11 +12,15 @@ export const compressThresholdBytes = 1024;
  * quality it costs many times gzip's CPU for a few percent on number-heavy JSON. Request
  * decompression is Bastion's own (`request-body.ts`), which stops inflating at `bodyBytes`.
  */
-export async function registerResponseCompression(scope: FastifyInstance): Promise<void> {
-  await scope.register(compress, {
-    global: true,
-    globalDecompression: false,
-    threshold: compressThresholdBytes,
-    encodings: ['gzip', 'deflate'],
-  });
-}
+export const responseCompressionPlugin = definePlugin(
+  async (scope: FastifyInstance) => {
+    await scope.register(compress, {
+      global: true,
+      globalDecompression: false,
+      threshold: compressThresholdBytes,
+      encodings: ['gzip', 'deflate'],
+    });
+  },
+  // After the audit hook, so a fail-closed 503 replaces the payload before it is compressed.
+  { name: 'bastion-response-compression', dependencies: ['bastion-observe'] },
+);

@@ -1,4 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import fastifyHelmet from '@fastify/helmet';
+import type { FastifyInstance } from 'fastify';
+import { definePlugin } from './define-plugin.js';
 import helmet, { type HelmetOptions } from 'helmet';
 
 /** Helmet's policy for a JSON API: no documents to frame, script or style. */
@@ -37,3 +40,27 @@ export function computeSecurityHeaders(options: HelmetOptions): Readonly<Record<
   );
   return Object.freeze(headers);
 }
+
+/** Options of {@link securityHeadersPlugin}. */
+export interface SecurityHeadersOptions {
+  /** The helmet policy ({@link securityHeaderOptions}). */
+  readonly helmet: ReturnType<typeof securityHeaderOptions>;
+  /** Its headers, computed once ({@link computeSecurityHeaders}). */
+  readonly headers: Readonly<Record<string, string>>;
+}
+
+/**
+ * Every answer's security headers. @fastify/helmet stays registered (`reply.helmet()` for a route
+ * that needs its own policy), but the global policy is applied from the headers computed once at
+ * boot, copied onto each reply as the request arrives.
+ */
+export const securityHeadersPlugin = definePlugin(
+  async (app: FastifyInstance, options: SecurityHeadersOptions) => {
+    await app.register(fastifyHelmet, { ...options.helmet, global: false });
+    app.addHook('onRequest', (_request, reply, done) => {
+      void reply.headers(options.headers);
+      done();
+    });
+  },
+  { name: 'bastion-security-headers' },
+);

@@ -9,7 +9,6 @@ import type { ElementType, HostTensor, TensorData } from './engine.js';
 
 const littleEndianHost = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
-const utf8Encoder = new TextEncoder();
 
 type FixedType = Exclude<ElementType, 'string'>;
 
@@ -187,18 +186,56 @@ export function encodeBinaryElements(tensor: HostTensor): Uint8Array {
 }
 
 function encodeBinaryStrings(values: readonly string[]): Uint8Array {
-  const encoded = values.map((v) => utf8Encoder.encode(v));
+  // One native UTF-8 encode of all the strings, then each length-prefixed: an encode (or a
+  // buffer write) per string costs a native call each, ~1 µs, which adds up on the event loop.
+  // A lone surrogate (written as U+FFFD) could pair up with its neighbour across a join: such
+  // strings are encoded one by one.
+  const lengths = values.map(utf8Length);
+  if (lengths.some(Number.isNaN)) return lengthPrefixed(values.map((v) => Buffer.from(v, 'utf8')));
+  const joined = Buffer.from(values.join(''), 'utf8');
+  const out = new Uint8Array(joined.length + 4 * values.length);
+  const view = new DataView(out.buffer);
+  let at = 0;
+  let from = 0;
+  for (const length of lengths) {
+    view.setUint32(at, length, true);
+    for (let b = 0; b < length; b++) out[at + 4 + b] = joined[from + b] ?? 0;
+    at += 4 + length;
+    from += length;
+  }
+  return out;
+}
+
+function lengthPrefixed(parts: readonly Uint8Array[]): Uint8Array {
   let total = 0;
-  for (const e of encoded) total += 4 + e.byteLength;
+  for (const p of parts) total += 4 + p.byteLength;
   const out = new Uint8Array(total);
   const view = new DataView(out.buffer);
   let at = 0;
-  for (const e of encoded) {
-    view.setUint32(at, e.byteLength, true);
-    out.set(e, at + 4);
-    at += 4 + e.byteLength;
+  for (const p of parts) {
+    view.setUint32(at, p.byteLength, true);
+    out.set(p, at + 4);
+    at += 4 + p.byteLength;
   }
   return out;
+}
+
+/** The UTF-8 length of `s`; NaN when it holds a lone surrogate. */
+function utf8Length(s: string): number {
+  let bytes = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x80) bytes += 1;
+    else if (c < 0x800) bytes += 2;
+    else if (c < 0xd800 || c > 0xdfff) bytes += 3;
+    else {
+      const next = s.charCodeAt(i + 1);
+      if (c > 0xdbff || !(next >= 0xdc00 && next <= 0xdfff)) return NaN;
+      bytes += 4;
+      i++;
+    }
+  }
+  return bytes;
 }
 
 /** Reverses each `size`-byte group (little-endian ↔ big-endian); a no-op for single bytes. */

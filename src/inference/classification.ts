@@ -4,9 +4,10 @@
  * `"<score>:<index>"` strings, highest score first, with `:<label>` when the model version's
  * signed folder carries `labels.txt` (one label per line, line N labelling class N).
  */
-import { BastionError } from '../errors.js';
+import { BastionError, RefusalError } from '../errors.js';
 import type { HostTensor, TensorSpec } from './engine.js';
-import { float16Value } from './tensor-codec.js';
+import { float16Value } from './float16.js';
+import { inSlices, type MaybePromise } from './slices.js';
 
 /** The labels file Triton users know: one label per line, in class-index order. */
 export const labelsFileName = 'labels.txt';
@@ -18,14 +19,25 @@ const maxLabels = 1_000_000;
  * Parses a labels file: one label per line (LF or CRLF), a trailing empty line ignored. A label
  * may be empty (that class then gets no `:<label>` suffix).
  *
- * @throws Error when the file is not UTF-8 text or holds more than a million lines.
+ * @throws RefusalError `labels-invalid` when the file is not UTF-8 text or holds more than a
+ *   million lines.
  */
 export function parseLabels(bytes: Uint8Array): readonly string[] {
-  const text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch (error) {
+    throw new RefusalError('labels-invalid', `${labelsFileName} is not UTF-8 text`, {
+      cause: error,
+    });
+  }
   const lines = text.split(/\r?\n/);
   if (lines.at(-1) === '') lines.pop();
   if (lines.length > maxLabels)
-    throw new Error(`${labelsFileName} holds more than ${maxLabels} lines`);
+    throw new RefusalError(
+      'labels-invalid',
+      `${labelsFileName} holds more than ${maxLabels} lines`,
+    );
   return Object.freeze(lines);
 }
 
@@ -123,7 +135,14 @@ export function classify(
   k: number,
   labels: readonly string[] | undefined,
 ): HostTensor {
-  const dims = tensor.dims;
+  const rows = checkedRows(name, tensor.dims, k);
+  const out: string[] = [];
+  rankRows(tensor, k, labels, out, 0, rows);
+  return { type: 'string', dims: tensor.dims.length === 2 ? [rows, k] : [k], data: out };
+}
+
+/** The rows of a classified output. @throws BastionError INVALID_REQUEST for a bad shape or k. */
+function checkedRows(name: string, dims: readonly number[], k: number): number {
   const classes = dims.at(-1) ?? 0;
   if (dims.length < 1 || dims.length > 2) {
     throw new BastionError(
@@ -137,12 +156,53 @@ export function classify(
       `output "${name}": parameters.classification is ${k}, but this output has only ${classes} classes`,
     );
   }
-  const rows = dims.length === 2 ? (dims[0] ?? 0) : 1;
+  return dims.length === 2 ? (dims[0] ?? 0) : 1;
+}
+
+/**
+ * {@link classify} (the same tensor) in slices of rows that yield to the event loop when the
+ * output is large: each row costs a sort and `k` formatted strings, about 3 µs.
+ *
+ * @throws BastionError INVALID_REQUEST as {@link classify} does.
+ */
+export function classifyInSlices(
+  name: string,
+  tensor: HostTensor,
+  k: number,
+  labels: readonly string[] | undefined,
+): MaybePromise<HostTensor> {
+  const rows = checkedRows(name, tensor.dims, k);
+  if (rows * k <= classifySliceStrings) return classify(name, tensor, k, labels);
+  const out: string[] = [];
+  const pending = inSlices(
+    rows,
+    (from, to) => {
+      rankRows(tensor, k, labels, out, from, to);
+    },
+    Math.max(1, Math.floor(classifySliceStrings / k)),
+  );
+  const dims = tensor.dims.length === 2 ? [rows, k] : [k];
+  const result: HostTensor = { type: 'string', dims, data: out };
+  return pending === undefined ? result : pending.then(() => result);
+}
+
+/** Strings one slice of {@link classifyInSlices} formats (~3 µs each). */
+const classifySliceStrings = 2048;
+
+/** Appends the top `k` of rows `[from, to)` to `out`, as `<score>:<index>[:<label>]`. */
+function rankRows(
+  tensor: HostTensor,
+  k: number,
+  labels: readonly string[] | undefined,
+  out: string[],
+  from: number,
+  to: number,
+): void {
+  const classes = tensor.dims.at(-1) ?? 0;
   const read = scoreReader(tensor);
   const big = tensor.type === 'int64' || tensor.type === 'uint64';
-  const out: string[] = [];
   const order = Array.from({ length: classes }, (_, i) => i);
-  for (let row = 0; row < rows; row++) {
+  for (let row = from; row < to; row++) {
     const base = row * classes;
     const score = (i: number): number => {
       const v = read(base + i);
@@ -158,5 +218,4 @@ export function classify(
     }
     order.sort((a, b) => a - b);
   }
-  return { type: 'string', dims: dims.length === 2 ? [rows, k] : [k], data: out };
 }

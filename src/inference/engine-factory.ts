@@ -1,6 +1,7 @@
 import type { ModelTuning } from '../config/config-schema.js';
 import { createBatchingEngine, isBatchableSignature } from './batching-engine.js';
-import type { ExternalDataFile, ModelEngine, SessionSettings } from './engine.js';
+import type { ExternalDataFile } from '../models/external-data.js';
+import type { ModelEngine, SessionSettings } from './engine.js';
 import type { EngineHooks } from './engine-stats.js';
 import { type InferenceStats, withStatsHooks } from './inference-stats.js';
 import { createInlineEngine } from './inline-engine.js';

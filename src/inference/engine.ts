@@ -3,6 +3,8 @@
  * batcher). Plain data only: no Fastify, no ONNX Runtime objects cross this boundary, so an engine
  * can live on another thread and tensors can be transferred rather than copied.
  */
+import type { ModelTuning } from '../config/config-schema.js';
+import type { ExternalDataFile } from '../models/external-data.js';
 
 /** ONNX Runtime's tensor element types that Bastion serves. */
 export type ElementType =
@@ -65,25 +67,17 @@ export interface ModelSignature {
   readonly outputs: readonly TensorSpec[];
 }
 
-/** Execution providers a model may ask for, in order of preference. */
-export type ExecutionProvider = 'cuda' | 'cpu';
+/** Execution providers a model may ask for, in order of preference (the tuning schema's). */
+export type ExecutionProvider = ModelTuning['executionProviders'][number];
 
-/** ONNX Runtime session options Bastion exposes per model. */
-export interface SessionSettings {
-  readonly intraOpThreads: number;
-  readonly interOpThreads: number;
-  readonly graphOptimizationLevel: 'disabled' | 'basic' | 'extended' | 'all';
-  readonly executionProviders: readonly ExecutionProvider[];
+/** ONNX Runtime session options Bastion exposes per model: a part of its tuning. */
+export type SessionSettings = Pick<
+  ModelTuning,
+  'intraOpThreads' | 'interOpThreads' | 'graphOptimizationLevel' | 'executionProviders'
+> & {
   /** Verified external-data files handed to ONNX Runtime in memory (never a path it opens). */
   readonly externalData?: readonly ExternalDataFile[] | undefined;
-}
-
-/** One verified external-data file, as ONNX Runtime's `externalData` session option takes it. */
-export interface ExternalDataFile {
-  /** Exactly the `location` written in the model (ONNX Runtime matches it byte for byte). */
-  readonly path: string;
-  readonly data: Uint8Array;
-}
+};
 
 /** Per-call options. */
 export interface RunOptions {

@@ -118,6 +118,38 @@ function newEntry(): Entry {
   };
 }
 
+const copy = (stat: DurationStat): DurationStat => ({ count: stat.count, ns: stat.ns });
+
+/** One version's statistics in Triton's shape (a copy: later recordings do not change it). */
+function snapshotOf(model: string, version: number, entry: Entry): ModelStat {
+  return {
+    name: model,
+    version: String(version),
+    last_inference: entry.lastInference,
+    inference_count: entry.inferences,
+    execution_count: entry.executions,
+    inference_stats: {
+      success: copy(entry.success),
+      fail: copy(entry.fail),
+      queue: copy(entry.queue),
+      compute_input: copy(entry.computeInput),
+      compute_infer: copy(entry.computeInfer),
+      compute_output: copy(entry.computeOutput),
+    },
+    // Bastion times a batch as one step (rows merged, model run, rows split): that time is
+    // compute_infer; compute_input/compute_output count the same executions with no time of
+    // their own at batch level (per request they are measured: see inference_stats).
+    batch_stats: [...entry.batches.entries()]
+      .sort(([a], [b]) => a - b)
+      .map(([size, stat]) => ({
+        batch_size: size,
+        compute_input: { count: stat.count, ns: 0 },
+        compute_infer: copy(stat),
+        compute_output: { count: stat.count, ns: 0 },
+      })),
+  };
+}
+
 /** Creates an empty statistics collector. */
 export function createInferenceStats(): InferenceStats {
   // Two map lookups and no allocation per recording once a version has its entry.
@@ -137,8 +169,6 @@ export function createInferenceStats(): InferenceStats {
     }
     return entry;
   };
-  const copy = (stat: DurationStat): DurationStat => ({ count: stat.count, ns: stat.ns });
-
   return {
     recordSuccess(model, version, rows, times) {
       const entry = entryOf(model, version);
@@ -171,35 +201,7 @@ export function createInferenceStats(): InferenceStats {
       }
       add(stat, ms);
     },
-    snapshot(model, version) {
-      const entry = find(model, version) ?? newEntry();
-      return {
-        name: model,
-        version: String(version),
-        last_inference: entry.lastInference,
-        inference_count: entry.inferences,
-        execution_count: entry.executions,
-        inference_stats: {
-          success: copy(entry.success),
-          fail: copy(entry.fail),
-          queue: copy(entry.queue),
-          compute_input: copy(entry.computeInput),
-          compute_infer: copy(entry.computeInfer),
-          compute_output: copy(entry.computeOutput),
-        },
-        // Bastion times a batch as one step (rows merged, model run, rows split): that time is
-        // compute_infer; compute_input/compute_output count the same executions with no time of
-        // their own at batch level (per request they are measured: see inference_stats).
-        batch_stats: [...entry.batches.entries()]
-          .sort(([a], [b]) => a - b)
-          .map(([size, stat]) => ({
-            batch_size: size,
-            compute_input: { count: stat.count, ns: 0 },
-            compute_infer: copy(stat),
-            compute_output: { count: stat.count, ns: 0 },
-          })),
-      };
-    },
+    snapshot: (model, version) => snapshotOf(model, version, find(model, version) ?? newEntry()),
   };
 }
 

@@ -1,53 +1,17 @@
 import { z } from 'zod';
 import { BastionError, type ErrorCode } from '../errors.js';
+import { formatIssue } from '../zod-issues.js';
 import type { HostTensor, ModelSignature, TensorSpec } from './engine.js';
 import { elementTypeOf, isV2Datatype, v2DatatypeOf } from './datatypes.js';
 import { decodeBinaryElements } from './binary-tensor.js';
 import { classificationCountOf } from './classification.js';
+import {
+  type Envelope,
+  type EnvelopeInput,
+  inferRequestEnvelope,
+  type ParameterMap,
+} from './infer-envelope.js';
 import { decodeTensorData } from './tensor-codec.js';
-
-/** Largest rank a request may declare. */
-export const maxRank = 16;
-
-const parameterValue = z.union([z.string().max(4096), z.number(), z.boolean()]);
-const parameters = z.record(z.string().min(1).max(128), parameterValue).optional();
-
-/** The v2 infer request envelope, before any model-specific check. */
-export const inferRequestEnvelope = z.strictObject({
-  id: z.string().max(256).optional(),
-  parameters,
-  inputs: z
-    .array(
-      z
-        .strictObject({
-          name: z.string().min(1).max(256),
-          shape: z
-            .array(
-              z
-                .number()
-                .int()
-                .min(0)
-                .max(2 ** 31),
-            )
-            .max(maxRank),
-          datatype: z.string().min(1).max(16),
-          parameters,
-          data: z.unknown().optional(),
-        })
-        // `data` is required unless the input's bytes come from the binary tensor extension.
-        .superRefine((input, ctx) => {
-          if (input.data === undefined && input.parameters?.['binary_data_size'] === undefined) {
-            ctx.addIssue({ code: 'custom', path: ['data'], message: 'is required' });
-          }
-        }),
-    )
-    .min(1)
-    .max(256),
-  outputs: z
-    .array(z.strictObject({ name: z.string().min(1).max(256), parameters }))
-    .max(256)
-    .optional(),
-});
 
 /** A request that passed validation: decoded tensors ready for the engine. */
 export interface BoundInferRequest {
@@ -116,109 +80,20 @@ export function createInferRequestParser(
     }
   });
 
-  function bind(
-    request: z.output<typeof inferRequestEnvelope>,
-    binary: Uint8Array | undefined,
-  ): BoundInferRequest {
-    const seen = new Set<string>();
-    for (const input of request.inputs) {
-      if (!specs.has(input.name)) {
-        throw new BastionError(
-          'UNKNOWN_INPUT',
-          `input "${input.name}" is not an input of this model (expected: ${[...specs.keys()].join(', ')})`,
-        );
-      }
-      if (seen.has(input.name)) {
-        throw new BastionError('DUPLICATE_INPUT', `input "${input.name}" is given more than once`);
-      }
-      seen.add(input.name);
-    }
-    for (const name of specs.keys()) {
-      if (!seen.has(name)) throw new BastionError('MISSING_INPUT', `input "${name}" is missing`);
-    }
-
+  function bind(request: Envelope, binary: Uint8Array | undefined): BoundInferRequest {
+    checkInputNames(request.inputs, specs);
     // Shapes and counts first: no data is touched until the whole request is known to fit.
-    let elements = 0;
-    const symbols = new Map<string, { size: number; input: string }>();
-    for (const input of request.inputs) {
-      const spec = specs.get(input.name) as TensorSpec;
-      if (!isV2Datatype(input.datatype)) {
-        throw new BastionError(
-          'UNSUPPORTED_DATATYPE',
-          `input "${input.name}": "${input.datatype}" is not a v2 datatype`,
-        );
-      }
-      if (elementTypeOf(input.datatype) !== spec.type) {
-        throw new BastionError(
-          'DATATYPE_MISMATCH',
-          `input "${input.name}": the model expects ${v2DatatypeOf(spec.type)}, got ${input.datatype}`,
-        );
-      }
-      checkShape(spec, input.shape, symbols);
-      elements += input.shape.reduce((a, b) => a * b, 1);
-      if (elements > limits.maxElements) {
-        throw new BastionError(
-          'TOO_MANY_ELEMENTS',
-          `the request holds more than ${limits.maxElements} elements, this model's limit`,
-        );
-      }
-    }
-
+    const elements = checkShapes(request.inputs, specs, limits);
     // Binary framing next: every binary input's bytes located, and the sizes must account for
     // exactly the bytes that followed the JSON header, before any of them is decoded.
     const slices = locateBinaryData(request.inputs, binary);
-
-    const feeds: Record<string, HostTensor> = Object.create(null) as Record<string, HostTensor>;
-    for (const [index, input] of request.inputs.entries()) {
-      const spec = specs.get(input.name) as TensorSpec;
-      const count = input.shape.reduce((a, b) => a * b, 1);
-      const bytes = slices[index];
-      feeds[input.name] = {
-        type: spec.type,
-        dims: input.shape,
-        data:
-          bytes === undefined
-            ? decodeTensorData(input.name, spec.type, input.data, count)
-            : decodeBinaryElements(input.name, spec.type, count, bytes),
-      };
-    }
-
-    const allBinary =
-      booleanParameter(request.parameters, 'binary_data_output', 'request') ?? false;
-    let outputs: readonly string[] = allOutputs;
-    const binaryOutputs = new Set<string>(allBinary ? allOutputs : []);
-    const classification = new Map<string, number>();
-    if (request.outputs !== undefined && request.outputs.length > 0) {
-      const wanted: string[] = [];
-      binaryOutputs.clear();
-      for (const output of request.outputs) {
-        const outputSpec = outputSpecs.get(output.name);
-        if (outputSpec === undefined) {
-          throw new BastionError(
-            'UNKNOWN_OUTPUT',
-            `output "${output.name}" is not an output of this model (expected: ${allOutputs.join(', ')})`,
-          );
-        }
-        if (wanted.includes(output.name)) {
-          throw new BastionError('INVALID_REQUEST', `output "${output.name}" is requested twice`);
-        }
-        wanted.push(output.name);
-        const own = booleanParameter(output.parameters, 'binary_data', `output "${output.name}"`);
-        if (own ?? allBinary) binaryOutputs.add(output.name);
-        const k = classificationCountOf(outputSpec, output.parameters?.['classification']);
-        if (k !== undefined) classification.set(output.name, k);
-      }
-      outputs = wanted;
-    }
-
+    const feeds = decodeFeeds(request.inputs, specs, slices);
     const first = request.inputs[0];
     return {
       id: request.id,
       feeds,
-      outputs,
-      binaryOutputs,
+      ...chooseOutputs(request, outputSpecs, allOutputs),
       explicitOutputs: request.outputs !== undefined && request.outputs.length > 0,
-      classification,
       elements,
       rows: batched && first !== undefined ? first.shape[0] : undefined,
     };
@@ -239,8 +114,135 @@ export function createInferRequestParser(
   };
 }
 
-type EnvelopeInput = z.output<typeof inferRequestEnvelope>['inputs'][number];
-type ParameterMap = z.output<typeof parameters>;
+/**
+ * @throws BastionError UNKNOWN_INPUT, DUPLICATE_INPUT or MISSING_INPUT: the request must name
+ *   each input of the model exactly once.
+ */
+function checkInputNames(
+  inputs: readonly EnvelopeInput[],
+  specs: ReadonlyMap<string, TensorSpec>,
+): void {
+  const seen = new Set<string>();
+  for (const input of inputs) {
+    if (!specs.has(input.name)) {
+      throw new BastionError(
+        'UNKNOWN_INPUT',
+        `input "${input.name}" is not an input of this model (expected: ${[...specs.keys()].join(', ')})`,
+      );
+    }
+    if (seen.has(input.name)) {
+      throw new BastionError('DUPLICATE_INPUT', `input "${input.name}" is given more than once`);
+    }
+    seen.add(input.name);
+  }
+  for (const name of specs.keys()) {
+    if (!seen.has(name)) throw new BastionError('MISSING_INPUT', `input "${name}" is missing`);
+  }
+}
+
+/**
+ * Checks each input's datatype and shape against the model (symbolic dimensions shared between
+ * inputs must agree) and the total element count against the limit; returns that count.
+ *
+ * @throws BastionError UNSUPPORTED_DATATYPE, DATATYPE_MISMATCH, a shape code, TOO_MANY_ELEMENTS.
+ */
+function checkShapes(
+  inputs: readonly EnvelopeInput[],
+  specs: ReadonlyMap<string, TensorSpec>,
+  limits: InputSchemaLimits,
+): number {
+  let elements = 0;
+  const symbols = new Map<string, { size: number; input: string }>();
+  for (const input of inputs) {
+    const spec = specs.get(input.name) as TensorSpec;
+    if (!isV2Datatype(input.datatype)) {
+      throw new BastionError(
+        'UNSUPPORTED_DATATYPE',
+        `input "${input.name}": "${input.datatype}" is not a v2 datatype`,
+      );
+    }
+    if (elementTypeOf(input.datatype) !== spec.type) {
+      throw new BastionError(
+        'DATATYPE_MISMATCH',
+        `input "${input.name}": the model expects ${v2DatatypeOf(spec.type)}, got ${input.datatype}`,
+      );
+    }
+    checkShape(spec, input.shape, symbols);
+    elements += input.shape.reduce((a, b) => a * b, 1);
+    if (elements > limits.maxElements) {
+      throw new BastionError(
+        'TOO_MANY_ELEMENTS',
+        `the request holds more than ${limits.maxElements} elements, this model's limit`,
+      );
+    }
+  }
+  return elements;
+}
+
+/** Decodes each input from its JSON `data`, or from its slice of the binary data. */
+function decodeFeeds(
+  inputs: readonly EnvelopeInput[],
+  specs: ReadonlyMap<string, TensorSpec>,
+  slices: readonly (Uint8Array | undefined)[],
+): Record<string, HostTensor> {
+  const feeds: Record<string, HostTensor> = Object.create(null) as Record<string, HostTensor>;
+  for (const [index, input] of inputs.entries()) {
+    const spec = specs.get(input.name) as TensorSpec;
+    const count = input.shape.reduce((a, b) => a * b, 1);
+    const bytes = slices[index];
+    feeds[input.name] = {
+      type: spec.type,
+      dims: input.shape,
+      data:
+        bytes === undefined
+          ? decodeTensorData(input.name, spec.type, input.data, count)
+          : decodeBinaryElements(input.name, spec.type, count, bytes),
+    };
+  }
+  return feeds;
+}
+
+/**
+ * The outputs to answer (those named, else all), which of them in binary form, and which as a
+ * top-k classification.
+ *
+ * @throws BastionError UNKNOWN_OUTPUT, INVALID_REQUEST (an output named twice, a bad parameter).
+ */
+function chooseOutputs(
+  request: Envelope,
+  outputSpecs: ReadonlyMap<string, TensorSpec>,
+  allOutputs: readonly string[],
+): Pick<BoundInferRequest, 'outputs' | 'binaryOutputs' | 'classification'> {
+  const allBinary = booleanParameter(request.parameters, 'binary_data_output', 'request') ?? false;
+  const classification = new Map<string, number>();
+  if (request.outputs === undefined || request.outputs.length === 0) {
+    return {
+      outputs: allOutputs,
+      binaryOutputs: new Set<string>(allBinary ? allOutputs : []),
+      classification,
+    };
+  }
+  const wanted: string[] = [];
+  const binaryOutputs = new Set<string>();
+  for (const output of request.outputs) {
+    const outputSpec = outputSpecs.get(output.name);
+    if (outputSpec === undefined) {
+      throw new BastionError(
+        'UNKNOWN_OUTPUT',
+        `output "${output.name}" is not an output of this model (expected: ${allOutputs.join(', ')})`,
+      );
+    }
+    if (wanted.includes(output.name)) {
+      throw new BastionError('INVALID_REQUEST', `output "${output.name}" is requested twice`);
+    }
+    wanted.push(output.name);
+    const own = booleanParameter(output.parameters, 'binary_data', `output "${output.name}"`);
+    if (own ?? allBinary) binaryOutputs.add(output.name);
+    const k = classificationCountOf(outputSpec, output.parameters?.['classification']);
+    if (k !== undefined) classification.set(output.name, k);
+  }
+  return { outputs: wanted, binaryOutputs, classification };
+}
 
 /**
  * The slice of `binary` each input reads (undefined for a JSON input), in input order.
@@ -350,24 +352,5 @@ function toBastionError(issues: readonly z.core.$ZodIssue[]): BastionError {
   const params =
     issue.code === 'custom' ? (issue.params as { code?: ErrorCode } | undefined) : undefined;
   if (params?.code !== undefined) return new BastionError(params.code, issue.message);
-  const where = describePath(issue.path);
-  if (issue.code === 'unrecognized_keys') {
-    return new BastionError(
-      'INVALID_REQUEST',
-      `${where}: unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}`,
-    );
-  }
-  if (issue.code === 'invalid_type' && /received undefined/.test(issue.message)) {
-    return new BastionError('INVALID_REQUEST', `${where}: is required`);
-  }
-  return new BastionError('INVALID_REQUEST', `${where}: ${issue.message}`);
-}
-
-function describePath(path: readonly PropertyKey[]): string {
-  if (path.length === 0) return 'request body';
-  let out = '';
-  for (const part of path) {
-    out += typeof part === 'number' ? `[${part}]` : out === '' ? String(part) : `.${String(part)}`;
-  }
-  return out;
+  return new BastionError('INVALID_REQUEST', formatIssue(issue, 'request'));
 }

@@ -208,38 +208,30 @@ export async function createAutoPlacedEngine(
     return withPlacement(await options.createPool(), 'pool');
   }
   const hooks = options.hooks ?? {};
-  let slowRuns = 0;
-  let placement: Placement = 'inline';
-  let pool: Promise<ObservableEngine> | undefined;
-  let poolEngine: ObservableEngine | undefined;
-  let probing = true;
-
+  const pool = lazyPool(options.createPool);
+  const state: { placement: Placement; probing: boolean } = { placement: 'inline', probing: true };
+  const watchRun = slowRunWatch(boundMs, demote);
   const inline = await createInlineEngine(modelBytes, settings, label, {
     log,
     hooks: {
       ...hooks,
       onInference: (ms) => {
-        if (probing) return;
+        if (state.probing) return;
         hooks.onInference?.(ms);
-        if (ms <= boundMs) slowRuns = 0;
-        else if (placement === 'inline' && ++slowRuns === demoteAfterSlowRuns) demote();
+        watchRun(ms, state.placement === 'inline');
       },
     },
   });
   const probe = await probeRunCost(inline, inline.signature, options.probeRuns ?? 9, boundMs * 10);
-  probing = false;
+  state.probing = false;
 
-  const startPool = (): Promise<ObservableEngine> => {
-    pool ??= options.createPool().then((engine) => (poolEngine = engine));
-    return pool;
-  };
   function demote(): void {
     log(
       `${label}: ${demoteAfterSlowRuns} inline runs in a row took over ${boundMs} ms; moving the model to a worker pool`,
     );
-    startPool().then(
+    pool.start().then(
       () => {
-        placement = 'pool';
+        state.placement = 'pool';
         void inline.close(); // after the inline runs in flight
       },
       (error: unknown) => {
@@ -253,45 +245,101 @@ export async function createAutoPlacedEngine(
       probe === undefined ? 'its probe run failed or was slow' : `${probe.ms.toFixed(3)} ms`;
     log(`${label}: placed in a worker pool (run on declared shapes: ${why})`);
     await inline.close();
-    return withPlacement(await startPool(), 'pool');
+    return withPlacement(await pool.start(), 'pool');
   }
   const elementCap =
     Math.max(1, probe.elements) * Math.max(1, Math.floor(boundMs / Math.max(probe.ms, 1e-3)));
   log(
     `${label}: placed inline (run on declared shapes: ${probe.ms.toFixed(3)} ms; requests over ${elementCap} elements go to a worker pool)`,
   );
+  return inlineFirst(inline, pool, state, { probeMs: probe.ms, elementCap });
+}
 
+/** A worker pool started on first need, once. */
+export interface LazyPool {
+  start(): Promise<ObservableEngine>;
+  /** True once {@link LazyPool.start} was called (the pool may still be starting). */
+  readonly started: boolean;
+  /** The pool, once it has started. */
+  readonly engine: ObservableEngine | undefined;
+  close(): Promise<void>;
+}
+
+/** Wraps `create` so that the pool starts on the first {@link LazyPool.start}, and only then. */
+export function lazyPool(create: () => Promise<ObservableEngine>): LazyPool {
+  let pool: Promise<ObservableEngine> | undefined;
+  let engine: ObservableEngine | undefined;
+  return {
+    start() {
+      pool ??= create().then((started) => (engine = started));
+      return pool;
+    },
+    get started() {
+      return pool !== undefined;
+    },
+    get engine() {
+      return engine;
+    },
+    async close() {
+      await pool?.then(
+        (p) => p.close(),
+        () => undefined,
+      );
+    },
+  };
+}
+
+/**
+ * Counts inline runs over the bound in a row; the {@link demoteAfterSlowRuns}th calls
+ * `onDemote`. A run within the bound starts the count again; a slow run while the model is no
+ * longer inline does not count.
+ */
+export function slowRunWatch(
+  boundMs: number,
+  onDemote: () => void,
+): (ms: number, inline: boolean) => void {
+  let slowRuns = 0;
+  return (ms, inline) => {
+    if (ms <= boundMs) slowRuns = 0;
+    else if (inline && ++slowRuns === demoteAfterSlowRuns) onDemote();
+  };
+}
+
+/** The inline engine with the pool behind it: oversized requests, and all after a demotion. */
+function inlineFirst(
+  inline: ObservableEngine,
+  pool: LazyPool,
+  state: { readonly placement: Placement },
+  measured: { readonly probeMs: number; readonly elementCap: number },
+): PlacedEngine {
+  const { elementCap } = measured;
   return {
     signature: inline.signature,
-    placement: () => placement,
+    placement: () => state.placement,
     placementDetails: (): PlacementDetails => ({
-      placement,
-      probeMs: probe.ms,
+      placement: state.placement,
+      probeMs: measured.probeMs,
       elementCap,
-      poolStarted: pool !== undefined,
+      poolStarted: pool.started,
     }),
     async run(
       feeds: Readonly<Record<string, HostTensor>>,
       outputs: readonly string[],
       runOptions?: RunOptions,
     ): Promise<Record<string, HostTensor>> {
-      if (placement === 'pool' || elementsOf(feeds) > elementCap) {
-        return (await startPool()).run(feeds, outputs, runOptions);
+      if (state.placement === 'pool' || elementsOf(feeds) > elementCap) {
+        return (await pool.start()).run(feeds, outputs, runOptions);
       }
       return inline.run(feeds, outputs, runOptions);
     },
-    stats: (): EngineStats =>
-      placement === 'pool' && poolEngine !== undefined
-        ? poolEngine.stats()
-        : sumStats(inline.stats(), poolEngine?.stats()),
+    stats: (): EngineStats => {
+      const pooled = pool.engine;
+      return state.placement === 'pool' && pooled !== undefined
+        ? pooled.stats()
+        : sumStats(inline.stats(), pooled?.stats());
+    },
     async close(): Promise<void> {
-      await Promise.all([
-        inline.close(),
-        pool?.then(
-          (p) => p.close(),
-          () => undefined,
-        ),
-      ]);
+      await Promise.all([inline.close(), pool.close()]);
     },
   };
 }

@@ -1,6 +1,7 @@
 import { BastionError } from '../errors.js';
 import type { ElementType, HostTensor, TensorData } from './engine.js';
 import { v2DatatypeOf, type V2Datatype } from './datatypes.js';
+import { float16Bits, float16Value } from './float16.js';
 
 /** Deepest nesting accepted in a tensor's `data` (rank is bounded far below this). */
 export const maxNestingDepth = 32;
@@ -122,115 +123,153 @@ export function decodeElements(
   type: ElementType,
   values: readonly unknown[],
 ): TensorData {
-  const n = values.length;
-  const bad = (i: number, what: string): BastionError =>
-    new BastionError('INVALID_DATA', `input "${input}": element ${i} ${what}`);
   switch (type) {
     case 'float32':
-    case 'float64': {
-      const out = type === 'float32' ? new Float32Array(n) : new Float64Array(n);
-      for (let i = 0; i < n; i++) {
-        const v = values[i];
-        if (typeof v !== 'number') throw bad(i, `must be a number, got ${describe(v)}`);
-        out[i] = v;
-        if (!Number.isFinite(out[i])) {
-          throw new BastionError(
-            'NON_FINITE_VALUE',
-            `input "${input}": element ${i} (${v}) is not a finite ${type === 'float32' ? 'FP32' : 'FP64'} value`,
-          );
-        }
-      }
-      return out;
-    }
-    case 'float16': {
-      const out = new Uint16Array(n);
-      for (let i = 0; i < n; i++) {
-        const v = values[i];
-        if (typeof v !== 'number') throw bad(i, `must be a number, got ${describe(v)}`);
-        const bits = float16Bits(v);
-        if ((bits & 0x7c00) === 0x7c00) {
-          throw new BastionError(
-            'NON_FINITE_VALUE',
-            `input "${input}": element ${i} (${v}) is not a finite FP16 value (|x| ≤ 65504)`,
-          );
-        }
-        out[i] = bits;
-      }
-      return out;
-    }
+    case 'float64':
+      return decodeFloats(input, type, values);
+    case 'float16':
+      return decodeFloat16(input, values);
     case 'int8':
     case 'int16':
     case 'int32':
     case 'uint8':
     case 'uint16':
-    case 'uint32': {
-      const [min, max] = integerRanges[type];
-      const out = typedArrayFor(type, n);
-      for (let i = 0; i < n; i++) {
-        const v = values[i];
-        if (typeof v !== 'number' || !Number.isInteger(v)) {
-          throw bad(i, `must be an integer, got ${describe(v)}`);
-        }
-        if (v < min || v > max) {
-          throw new BastionError(
-            'VALUE_OUT_OF_RANGE',
-            `input "${input}": element ${i} (${v}) is outside ${v2DatatypeOf(type)} [${min}, ${max}]`,
-          );
-        }
-        out[i] = v;
-      }
-      return out;
-    }
+    case 'uint32':
+      return decodeSmallIntegers(input, type, values);
     case 'int64':
-    case 'uint64': {
-      const out = type === 'int64' ? new BigInt64Array(n) : new BigUint64Array(n);
-      const [min, max] = type === 'int64' ? [int64Min, int64Max] : [0n, uint64Max];
-      for (let i = 0; i < n; i++) {
-        const v = values[i];
-        let big: bigint;
-        if (typeof v === 'number') {
-          if (!Number.isInteger(v)) throw bad(i, `must be an integer, got ${describe(v)}`);
-          if (!Number.isSafeInteger(v)) {
-            throw new BastionError(
-              'VALUE_OUT_OF_RANGE',
-              `input "${input}": element ${i} is beyond 2^53 and cannot be exact as a JSON number; send it as a decimal string`,
-            );
-          }
-          big = BigInt(v);
-        } else if (typeof v === 'string' && decimal.test(v)) {
-          big = BigInt(v);
-        } else {
-          throw bad(i, `must be an integer or a decimal string, got ${describe(v)}`);
-        }
-        if (big < min || big > max) {
-          throw new BastionError(
-            'VALUE_OUT_OF_RANGE',
-            `input "${input}": element ${i} (${big}) is outside ${v2DatatypeOf(type)}`,
-          );
-        }
-        out[i] = big;
-      }
-      return out;
-    }
-    case 'bool': {
-      const out = new Uint8Array(n);
-      for (let i = 0; i < n; i++) {
-        const v = values[i];
-        if (typeof v !== 'boolean') throw bad(i, `must be true or false, got ${describe(v)}`);
-        out[i] = v ? 1 : 0;
-      }
-      return out;
-    }
-    case 'string': {
-      const out: string[] = new Array<string>(n);
-      for (let i = 0; i < n; i++) {
-        const v = values[i];
-        if (typeof v !== 'string') throw bad(i, `must be a string, got ${describe(v)}`);
-        out[i] = v;
-      }
-      return out;
+    case 'uint64':
+      return decodeBigIntegers(input, type, values);
+    case 'bool':
+      return decodeBools(input, values);
+    case 'string':
+      return decodeStrings(input, values);
+  }
+}
+
+function invalidElement(input: string, i: number, what: string): BastionError {
+  return new BastionError('INVALID_DATA', `input "${input}": element ${i} ${what}`);
+}
+
+function decodeBools(input: string, values: readonly unknown[]): Uint8Array {
+  const out = new Uint8Array(values.length);
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    if (typeof v !== 'boolean')
+      throw invalidElement(input, i, `must be true or false, got ${describe(v)}`);
+    out[i] = v ? 1 : 0;
+  }
+  return out;
+}
+
+function decodeStrings(input: string, values: readonly unknown[]): string[] {
+  const out: string[] = new Array<string>(values.length);
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    if (typeof v !== 'string')
+      throw invalidElement(input, i, `must be a string, got ${describe(v)}`);
+    out[i] = v;
+  }
+  return out;
+}
+
+function decodeFloats(
+  input: string,
+  type: 'float32' | 'float64',
+  values: readonly unknown[],
+): Float32Array | Float64Array {
+  const n = values.length;
+  const out = type === 'float32' ? new Float32Array(n) : new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    const v = values[i];
+    if (typeof v !== 'number')
+      throw invalidElement(input, i, `must be a number, got ${describe(v)}`);
+    out[i] = v;
+    if (!Number.isFinite(out[i])) {
+      throw new BastionError(
+        'NON_FINITE_VALUE',
+        `input "${input}": element ${i} (${v}) is not a finite ${type === 'float32' ? 'FP32' : 'FP64'} value`,
+      );
     }
   }
+  return out;
+}
+
+function decodeFloat16(input: string, values: readonly unknown[]): Uint16Array {
+  const out = new Uint16Array(values.length);
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    if (typeof v !== 'number')
+      throw invalidElement(input, i, `must be a number, got ${describe(v)}`);
+    const bits = float16Bits(v);
+    if ((bits & 0x7c00) === 0x7c00) {
+      throw new BastionError(
+        'NON_FINITE_VALUE',
+        `input "${input}": element ${i} (${v}) is not a finite FP16 value (|x| ≤ 65504)`,
+      );
+    }
+    out[i] = bits;
+  }
+  return out;
+}
+
+function decodeSmallIntegers(
+  input: string,
+  type: 'int8' | 'int16' | 'int32' | 'uint8' | 'uint16' | 'uint32',
+  values: readonly unknown[],
+): Int8Array | Int16Array | Int32Array | Uint8Array | Uint16Array | Uint32Array {
+  const [min, max] = integerRanges[type];
+  const out = typedArrayFor(type, values.length);
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    if (typeof v !== 'number' || !Number.isInteger(v)) {
+      throw invalidElement(input, i, `must be an integer, got ${describe(v)}`);
+    }
+    if (v < min || v > max) {
+      throw new BastionError(
+        'VALUE_OUT_OF_RANGE',
+        `input "${input}": element ${i} (${v}) is outside ${v2DatatypeOf(type)} [${min}, ${max}]`,
+      );
+    }
+    out[i] = v;
+  }
+  return out;
+}
+
+function decodeBigIntegers(
+  input: string,
+  type: 'int64' | 'uint64',
+  values: readonly unknown[],
+): BigInt64Array | BigUint64Array {
+  const out =
+    type === 'int64' ? new BigInt64Array(values.length) : new BigUint64Array(values.length);
+  const [min, max] = type === 'int64' ? [int64Min, int64Max] : [0n, uint64Max];
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    let big: bigint;
+    if (typeof v === 'number') {
+      if (!Number.isInteger(v))
+        throw invalidElement(input, i, `must be an integer, got ${describe(v)}`);
+      if (!Number.isSafeInteger(v)) {
+        throw new BastionError(
+          'VALUE_OUT_OF_RANGE',
+          `input "${input}": element ${i} is beyond 2^53 and cannot be exact as a JSON number; send it as a decimal string`,
+        );
+      }
+      big = BigInt(v);
+    } else if (typeof v === 'string' && decimal.test(v)) {
+      big = BigInt(v);
+    } else {
+      throw invalidElement(input, i, `must be an integer or a decimal string, got ${describe(v)}`);
+    }
+    if (big < min || big > max) {
+      throw new BastionError(
+        'VALUE_OUT_OF_RANGE',
+        `input "${input}": element ${i} (${big}) is outside ${v2DatatypeOf(type)}`,
+      );
+    }
+    out[i] = big;
+  }
+  return out;
 }
 
 function typedArrayFor(
@@ -323,43 +362,4 @@ function encodeElements(type: ElementType, data: TensorData): JsonElement[] {
       return out;
     }
   }
-}
-
-const f32 = new Float32Array(1);
-const u32 = new Uint32Array(f32.buffer);
-
-/** IEEE 754 half-precision bits of `value`, rounded to nearest even. */
-export function float16Bits(value: number): number {
-  f32[0] = value;
-  const x = u32[0] ?? 0;
-  const sign = (x >>> 16) & 0x8000;
-  const exp = (x >>> 23) & 0xff;
-  let mant = x & 0x7fffff;
-  if (exp === 0xff) return sign | 0x7c00 | (mant !== 0 ? 0x200 : 0);
-  const e = exp - 127 + 15;
-  if (e >= 0x1f) return sign | 0x7c00;
-  if (e <= 0) {
-    if (e < -10) return sign;
-    mant |= 0x800000;
-    const shift = 14 - e;
-    let half = mant >>> shift;
-    const rem = mant & ((1 << shift) - 1);
-    const mid = 1 << (shift - 1);
-    if (rem > mid || (rem === mid && (half & 1) === 1)) half++;
-    return sign | half;
-  }
-  let half = (e << 10) | (mant >>> 13);
-  const rem = mant & 0x1fff;
-  if (rem > 0x1000 || (rem === 0x1000 && (half & 1) === 1)) half++;
-  return sign | half;
-}
-
-/** The number that half-precision `bits` encode. */
-export function float16Value(bits: number): number {
-  const sign = bits & 0x8000 ? -1 : 1;
-  const exp = (bits >>> 10) & 0x1f;
-  const mant = bits & 0x3ff;
-  if (exp === 0) return sign * mant * 2 ** -24;
-  if (exp === 0x1f) return mant === 0 ? sign * Infinity : NaN;
-  return sign * (1 + mant / 1024) * 2 ** (exp - 15);
 }

@@ -6,7 +6,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
-import { type HealthAnswer, liveAnswer, readyAnswer } from '../http/health-routes.js';
+import { type HealthAnswer, liveAnswer, readyAnswer } from './health-answer.js';
 
 /** Options for {@link createMetricsServer}. */
 export interface MetricsServerOptions {
@@ -43,51 +43,59 @@ function digest(value: string): Buffer {
   return createHash('sha256').update(value, 'utf8').digest();
 }
 
-/**
- * Creates the management listener. `GET`/`HEAD /metrics` answer the registry's text; with
- * `isReady`, the two health paths answer as on the API listener (no token needed); any other path
- * is 404, another method 405. With a bearer token configured, a request for anything but health
- * without it (compared in constant time) is 401 before anything else.
- */
-export function createMetricsServer(options: MetricsServerOptions): MetricsServer {
-  const { registry } = options;
-  const expected = options.bearerToken === undefined ? undefined : digest(options.bearerToken);
-
-  function authorized(req: IncomingMessage): boolean {
-    if (expected === undefined) return true;
+/** Whether a request carries the bearer token (compared in constant time); always, without one. */
+function bearerCheck(token: string | undefined): (req: IncomingMessage) => boolean {
+  if (token === undefined) return () => true;
+  const expected = digest(token);
+  return (req) => {
     const header = req.headers.authorization ?? '';
     const match = /^Bearer[ ]+(\S+)\s*$/i.exec(header);
     // Comparing digests keeps lengths equal, so timingSafeEqual never throws nor leaks length.
     return match?.[1] !== undefined && timingSafeEqual(digest(match[1]), expected);
-  }
+  };
+}
 
-  function send(res: ServerResponse, status: number, body: string, headers = {}): void {
-    res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', ...headers });
-    res.end(body);
-  }
+function send(res: ServerResponse, status: number, body: string, headers = {}): void {
+  res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', ...headers });
+  res.end(body);
+}
 
-  function health(path: string | undefined): HealthAnswer | undefined {
-    if (options.isReady === undefined) return undefined;
-    if (path === '/v2/health/live') return liveAnswer();
-    if (path === '/v2/health/ready') return readyAnswer(options.isReady);
-    return undefined;
-  }
+/** The probe answer for `path`, when probes are served here and `path` is one. */
+function healthAnswerFor(
+  path: string | undefined,
+  isReady: (() => boolean) | undefined,
+): HealthAnswer | undefined {
+  if (isReady === undefined) return undefined;
+  if (path === '/v2/health/live') return liveAnswer();
+  if (path === '/v2/health/ready') return readyAnswer(isReady);
+  return undefined;
+}
 
-  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+function sendProbe(req: IncomingMessage, res: ServerResponse, probe: HealthAnswer): void {
+  if (req.method !== 'GET' && req.method !== 'HEAD') {
+    send(res, 405, 'method not allowed\n', { allow: 'GET, HEAD' });
+    return;
+  }
+  const body = JSON.stringify(probe.body);
+  res.writeHead(probe.status, {
+    'content-type': 'application/json; charset=utf-8',
+    'cache-control': 'no-store',
+    ...(probe.status === 503 ? { 'retry-after': '5' } : {}),
+  });
+  res.end(req.method === 'HEAD' ? undefined : body);
+}
+
+/** The request handler: probes first (no token), then the token, then `/metrics`. */
+function createHandler(
+  options: MetricsServerOptions,
+): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
+  const { registry } = options;
+  const authorized = bearerCheck(options.bearerToken);
+  return async (req, res) => {
     const path = (req.url ?? '/').split('?', 1)[0];
-    const probe = health(path);
+    const probe = healthAnswerFor(path, options.isReady);
     if (probe !== undefined) {
-      if (req.method !== 'GET' && req.method !== 'HEAD') {
-        send(res, 405, 'method not allowed\n', { allow: 'GET, HEAD' });
-        return;
-      }
-      const body = JSON.stringify(probe.body);
-      res.writeHead(probe.status, {
-        'content-type': 'application/json; charset=utf-8',
-        'cache-control': 'no-store',
-        ...(probe.status === 503 ? { 'retry-after': '5' } : {}),
-      });
-      res.end(req.method === 'HEAD' ? undefined : body);
+      sendProbe(req, res, probe);
       return;
     }
     if (!authorized(req)) {
@@ -105,8 +113,17 @@ export function createMetricsServer(options: MetricsServerOptions): MetricsServe
     const text = await registry.metrics();
     res.writeHead(200, { 'content-type': registry.contentType, 'cache-control': 'no-store' });
     res.end(req.method === 'HEAD' ? undefined : text);
-  }
+  };
+}
 
+/**
+ * Creates the management listener. `GET`/`HEAD /metrics` answer the registry's text; with
+ * `isReady`, the two health paths answer as on the API listener (no token needed); any other path
+ * is 404, another method 405. With a bearer token configured, a request for anything but health
+ * without it (compared in constant time) is 401 before anything else.
+ */
+export function createMetricsServer(options: MetricsServerOptions): MetricsServer {
+  const handle = createHandler(options);
   const server = createServer((req, res) => {
     handle(req, res).catch(() => {
       if (!res.headersSent) send(res, 500, 'internal error\n');

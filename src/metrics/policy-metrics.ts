@@ -4,6 +4,7 @@
  * subjects only as one of 16 hash buckets.
  */
 import { Counter } from 'prom-client';
+import type { ErrorCode } from '../errors.js';
 import type { Metrics } from './metrics.js';
 
 /** The policy counters. */
@@ -16,7 +17,8 @@ export interface PolicyMetrics {
   extractionAlert(model: string, kind: string, bucket: string): void;
 }
 
-const codes = new Set([
+/** The error codes a policy refuses with (errors.ts `errorStatus`). */
+const codes: ReadonlySet<string> = new Set<ErrorCode>([
   'VALUE_OUT_OF_POLICY',
   'OUT_OF_DISTRIBUTION',
   'QUOTA_EXCEEDED',

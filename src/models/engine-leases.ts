@@ -1,18 +1,18 @@
 import { BastionError } from '../errors.js';
-import type { ModelEngine } from '../inference/engine.js';
+import type { VersionEngine } from './version-preparer.js';
 
 /** Reference counts on engines, so one is closed only once it is retired and no request holds it. */
 export interface EngineLeases {
   /** Starts tracking a new engine. */
-  track(engine: ModelEngine): void;
+  track(engine: VersionEngine): void;
   /**
    * Takes a hold on a tracked engine; `release` gives it back (idempotent).
    *
    * @throws BastionError MODEL_NOT_READY when the engine is no longer tracked (being unloaded).
    */
-  hold(engine: ModelEngine, what: string): () => void;
+  hold(engine: VersionEngine, what: string): () => void;
   /** No new holds after this; the engine closes when the last hold is released. */
-  retire(engine: ModelEngine): void;
+  retire(engine: VersionEngine): void;
   /** Resolves once every retired engine has closed. */
   drained(): Promise<void>;
 }
@@ -21,10 +21,10 @@ export interface EngineLeases {
 export function createEngineLeases(
   log: (level: 'error', msg: string, fields?: object) => void,
 ): EngineLeases {
-  const leases = new Map<ModelEngine, { count: number; retired: boolean }>();
+  const leases = new Map<VersionEngine, { count: number; retired: boolean }>();
   const closing: Promise<void>[] = [];
 
-  function closeEngine(engine: ModelEngine): void {
+  function closeEngine(engine: VersionEngine): void {
     leases.delete(engine);
     closing.push(
       engine.close().catch((error: unknown) => {

@@ -6,25 +6,32 @@
  * of the same version folder that was read (and, when signed, verified) with it; those in-memory
  * bytes are then handed to ONNX Runtime, which never opens a file.
  */
-import type { ExternalDataFile } from '../inference/engine.js';
+import { RefusalError, type RefusalCodeOf } from '../errors.js';
 import { findExternalData, OnnxParseError } from './onnx-external-data.js';
 
 /**
- * A stable reason for refusing a version's content, as it appears in the index and audit log:
- * `external-data` (see above), `model-malformed` (not a well-formed ONNX protobuf), `unreadable`
- * (a file of the version, its signature included, exists but cannot be read).
+ * One verified external-data file, as ONNX Runtime's `externalData` session option takes it.
+ * Defined here, where verification produces it; the engines (`src/inference/`) consume it.
  */
-export type ModelContentReason = 'external-data' | 'model-malformed' | 'unreadable';
+export interface ExternalDataFile {
+  /** Exactly the `location` written in the model (ONNX Runtime matches it byte for byte). */
+  readonly path: string;
+  readonly data: Uint8Array;
+}
 
-/** Why a version's files were refused; `reason` is stable for alerts and audit queries. */
-export class ModelContentError extends Error {
-  override readonly name = 'ModelContentError';
-  constructor(
-    readonly reason: ModelContentReason,
-    message: string,
-    options?: ErrorOptions,
-  ) {
-    super(message, options);
+/**
+ * A stable reason for refusing a version's content (`refusalCodes.content`), as it appears in
+ * the index and audit log: `external-data` (see above), `model-malformed` (not a well-formed ONNX
+ * protobuf), `unreadable` (a file of the version, its signature included, exists but cannot be
+ * read).
+ */
+export type ModelContentReason = RefusalCodeOf<'content'>;
+
+/** Why a version's files were refused; `code` (also `reason`) is stable for alerts and audit queries. */
+export class ModelContentError extends RefusalError<ModelContentReason> {
+  constructor(reason: ModelContentReason, message: string, options?: ErrorOptions) {
+    super(reason, message, options);
+    this.name = 'ModelContentError';
   }
 }
 

@@ -1,32 +1,24 @@
-/**
- * Why an encrypted model (`model.onnx.enc`) or an encryption key was refused. Stable: logs,
- * audit records and metrics keep it.
- *
- * - `format`: not a Bastion encrypted model, or truncated/extended (size disagrees with header)
- * - `version`: a format version this build does not read
- * - `wrong-key`: encrypted with another key (or its key id was altered)
- * - `tampered`: the header, ciphertext or tag was altered (authentication failed)
- * - `key-length`: a key that is not 32 bytes was passed to encrypt/decrypt
- * - `key-format`: key text that is neither 64 hex characters nor base64 of 32 bytes
- */
-export type ModelEncryptionFailureReason =
-  'format' | 'version' | 'wrong-key' | 'tampered' | 'key-length' | 'key-format';
+import { RefusalError, type RefusalCodeOf } from '../errors.js';
 
 /**
- * An encrypted model that cannot be decrypted, or a key that cannot be used. `reason` is a
- * stable code; `message` is one line for an operator and never contains key material.
+ * Why an encrypted model (`model.onnx.enc`) or an encryption key was refused
+ * (`refusalCodes.encryption`, which says what each means). Stable: logs, audit records and
+ * metrics keep it.
  */
-export class ModelEncryptionError extends Error {
-  readonly reason: ModelEncryptionFailureReason;
+export type ModelEncryptionFailureReason = RefusalCodeOf<'encryption'>;
 
+/**
+ * An encrypted model that cannot be decrypted, or a key that cannot be used. `code` (also
+ * `reason`) is stable; `message` is one line for an operator and never contains key material.
+ */
+export class ModelEncryptionError extends RefusalError<ModelEncryptionFailureReason> {
   constructor(
     reason: ModelEncryptionFailureReason,
     message: string,
     options?: { readonly cause?: unknown },
   ) {
-    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    super(reason, message, options);
     this.name = 'ModelEncryptionError';
-    this.reason = reason;
   }
 }
 

@@ -3,7 +3,10 @@ import { join } from 'node:path';
 import { parseDocument } from 'yaml';
 import type { ModelTuning } from '../config/config-schema.js';
 import { createModelTuningSchema, modelNamePattern } from '../config/config-schema.js';
-import { formatIssues } from '../config/load-config.js';
+import { RefusalError } from '../errors.js';
+import { unlessMissing } from '../fs-files.js';
+import { formatIssues } from '../zod-issues.js';
+import { mergeTuning } from '../config/tuning-defaults.js';
 
 /** A version folder name: a positive integer without leading zeros. */
 export const versionPattern = /^[1-9][0-9]{0,8}$/;
@@ -80,33 +83,27 @@ export async function scanModel(
 /**
  * Reads `<model>/config.yaml` (operator-owned tuning) and merges it over the defaults.
  *
- * @throws Error naming every invalid field.
+ * @throws RefusalError `tuning-invalid` naming every invalid field.
  */
 export async function readModelTuning(
   modelDir: string,
   defaults: ModelTuning,
 ): Promise<ModelTuning> {
-  let text: string;
-  try {
-    text = await readFile(join(modelDir, 'config.yaml'), 'utf8');
-  } catch (error) {
-    if (isNotFound(error)) return defaults;
-    throw error;
-  }
+  const text = await unlessMissing(readFile(join(modelDir, 'config.yaml'), 'utf8'));
+  if (text === undefined) return defaults;
   const doc = parseDocument(text, { uniqueKeys: true });
   if (doc.errors.length > 0) {
-    throw new Error(`config.yaml: ${doc.errors.map((e) => e.message.split('\n')[0]).join('; ')}`);
+    throw new RefusalError(
+      'tuning-invalid',
+      `config.yaml: ${doc.errors.map((e) => e.message.split('\n')[0]).join('; ')}`,
+    );
   }
   const parsed = createModelTuningSchema().safeParse(doc.toJS({ maxAliasCount: 100 }) ?? {});
   if (!parsed.success) {
-    throw new Error(`config.yaml: ${formatIssues(parsed.error.issues).join('; ')}`);
+    throw new RefusalError(
+      'tuning-invalid',
+      `config.yaml: ${formatIssues(parsed.error.issues).join('; ')}`,
+    );
   }
-  const overrides = Object.fromEntries(
-    Object.entries(parsed.data).filter(([, v]) => v !== undefined),
-  ) as Partial<ModelTuning>;
-  return { ...defaults, ...overrides };
-}
-
-function isNotFound(error: unknown): boolean {
-  return error instanceof Error && 'code' in error && error.code === 'ENOENT';
+  return mergeTuning(defaults, parsed.data);
 }

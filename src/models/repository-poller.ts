@@ -2,7 +2,7 @@ import { lstat, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ModelRegistry } from './model-registry.js';
 import { scanRepository } from './model-repository.js';
-import type { VersionState } from './model-state.js';
+import { isUnloadedModel, statesByModel, type VersionState } from './model-state.js';
 
 /** Timer functions the poller schedules with; injectable so tests control time. */
 export interface PollerTimers {
@@ -88,65 +88,8 @@ export function createRepositoryPoller(options: RepositoryPollerOptions): Reposi
     }, options.intervalMs);
   }
 
-  async function scan(): Promise<PollOutcome> {
-    const attempted: { model: string; version: number; state: VersionState['state'] }[] = [];
-    let found;
-    try {
-      found = await scanRepository(registry.repository);
-    } catch (error) {
-      log('warn', 'model repository scan failed', { err: error });
-      return { attempted };
-    }
-    const known = new Map<string, Map<number, VersionState>>();
-    for (const state of registry.list()) {
-      const versions = known.get(state.model) ?? new Map<number, VersionState>();
-      versions.set(state.version, state);
-      known.set(state.model, versions);
-    }
-    for (const model of found.models) {
-      if (stopped) break;
-      const states = known.get(model.name);
-      if (states !== undefined && [...states.values()].every((s) => s.state === 'unloaded')) {
-        continue;
-      }
-      const todo: number[] = [];
-      const prints = new Map<number, string>();
-      for (const version of model.versions) {
-        const state = states?.get(version);
-        if (state !== undefined && state.state !== 'failed') continue;
-        // Taken before the load, so a change made while it runs is seen by the next scan.
-        const print = await fingerprint(join(model.dir, String(version)));
-        const key = `${model.name}/${version}`;
-        if (state?.state === 'failed') {
-          const before = failedAt.get(key);
-          if (before === undefined || before === print) {
-            // First sight of a failure (from start-up or an API load): remember, retry on change.
-            failedAt.set(key, print);
-            continue;
-          }
-        }
-        todo.push(version);
-        prints.set(version, print);
-      }
-      if (todo.length === 0) continue;
-      log('info', 'new model versions found', { model: model.name, versions: todo });
-      try {
-        const results =
-          states === undefined && !registry.has(model.name)
-            ? await registry.load(model.name)
-            : await registry.loadVersions(model.name, todo);
-        for (const result of results) {
-          const key = `${result.model}/${result.version}`;
-          if (result.state === 'failed') failedAt.set(key, prints.get(result.version) ?? '');
-          else failedAt.delete(key);
-          attempted.push({ model: result.model, version: result.version, state: result.state });
-        }
-      } catch (error) {
-        log('warn', 'loading new model versions failed', { model: model.name, err: error });
-      }
-    }
-    return { attempted };
-  }
+  const scan = (): Promise<PollOutcome> =>
+    scanOnce({ registry, failedAt, log, stopped: () => stopped });
 
   const poller: RepositoryPoller = {
     start() {
@@ -171,6 +114,96 @@ export function createRepositoryPoller(options: RepositoryPollerOptions): Reposi
     },
   };
   return poller;
+}
+
+/** What one scan works with. */
+interface ScanContext {
+  readonly registry: ModelRegistry;
+  /** `model/version` → the folder fingerprint when it last failed. */
+  readonly failedAt: Map<string, string>;
+  readonly log: NonNullable<RepositoryPollerOptions['log']>;
+  /** True once the poller is stopping: the scan ends after the model in progress. */
+  readonly stopped: () => boolean;
+}
+
+type Attempt = PollOutcome['attempted'][number];
+
+/** Lists the repository and loads what is new or changed (see {@link createRepositoryPoller}). */
+async function scanOnce(ctx: ScanContext): Promise<PollOutcome> {
+  const attempted: Attempt[] = [];
+  let found;
+  try {
+    found = await scanRepository(ctx.registry.repository);
+  } catch (error) {
+    ctx.log('warn', 'model repository scan failed', { err: error });
+    return { attempted };
+  }
+  const known = statesByModel(ctx.registry.list());
+  for (const model of found.models) {
+    if (ctx.stopped()) break;
+    const states = known.get(model.name);
+    if (isUnloadedModel(states)) continue;
+    const prints = await changedVersions(model, states, ctx.failedAt);
+    if (prints.size === 0) continue;
+    const todo = [...prints.keys()];
+    ctx.log('info', 'new model versions found', { model: model.name, versions: todo });
+    attempted.push(...(await loadChanged(ctx, model.name, prints, states === undefined)));
+  }
+  return { attempted };
+}
+
+/**
+ * The versions of `model` to load, each with its folder fingerprint: those the registry does not
+ * know, and failed ones whose folder changed since they failed. A failure seen for the first time
+ * (from start-up or an API load) is remembered and retried once its folder changes.
+ */
+async function changedVersions(
+  model: { readonly name: string; readonly dir: string; readonly versions: readonly number[] },
+  states: ReadonlyMap<number, VersionState['state']> | undefined,
+  failedAt: Map<string, string>,
+): Promise<Map<number, string>> {
+  const prints = new Map<number, string>();
+  for (const version of model.versions) {
+    const state = states?.get(version);
+    if (state !== undefined && state !== 'failed') continue;
+    // Taken before the load, so a change made while it runs is seen by the next scan.
+    const print = await fingerprint(join(model.dir, String(version)));
+    const key = `${model.name}/${version}`;
+    if (state === 'failed') {
+      const before = failedAt.get(key);
+      if (before === undefined || before === print) {
+        failedAt.set(key, print);
+        continue;
+      }
+    }
+    prints.set(version, print);
+  }
+  return prints;
+}
+
+/** Loads the changed versions (a model never seen is loaded whole) and remembers failures. */
+async function loadChanged(
+  ctx: ScanContext,
+  model: string,
+  prints: ReadonlyMap<number, string>,
+  unseen: boolean,
+): Promise<Attempt[]> {
+  const { registry, failedAt } = ctx;
+  try {
+    const results =
+      unseen && !registry.has(model)
+        ? await registry.load(model)
+        : await registry.loadVersions(model, [...prints.keys()]);
+    return results.map((result) => {
+      const key = `${result.model}/${result.version}`;
+      if (result.state === 'failed') failedAt.set(key, prints.get(result.version) ?? '');
+      else failedAt.delete(key);
+      return { model: result.model, version: result.version, state: result.state };
+    });
+  } catch (error) {
+    ctx.log('warn', 'loading new model versions failed', { model, err: error });
+    return [];
+  }
 }
 
 /** Names, types, sizes and mtimes of everything under `dir`: changes when a copy progresses. */

@@ -1,5 +1,7 @@
 import { lstat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { RefusalError } from '../errors.js';
+import { isNotFound } from '../fs-files.js';
 import { ModelContentError } from './external-data.js';
 import { verifyModelDirectory } from './oms/verify-model.js';
 import type { TrustPolicy } from './trust-policy.js';
@@ -25,13 +27,17 @@ export function createSignedVersionReader(options: SignedVersionReaderOptions): 
   return async (dir, model) => {
     if (!(await hasSignatureFile(dir))) {
       if (options.allowUnsigned) return readUnsignedVersion(dir);
-      throw new Error(
+      throw new RefusalError(
+        'unsigned',
         'no signature (model.sig): sign the version with `npx bastion sign` and trust the publisher key in models.trustedKeys',
       );
     }
     const trust = options.trust.forModel(model);
     if (trust.names.length === 0) {
-      throw new Error(`no trusted key, root or identity may sign model "${model}"`);
+      throw new RefusalError(
+        'no-trusted-signer',
+        `no trusted key, root or identity may sign model "${model}"`,
+      );
     }
     const verified = await verifyModelDirectory({
       root: dir,
@@ -62,7 +68,7 @@ export async function hasSignatureFile(dir: string): Promise<boolean> {
     return true;
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') return false;
+    if (isNotFound(error)) return false;
     throw new ModelContentError(
       'unreadable',
       `the signature file model.sig cannot be looked up (${code ?? String(error)}); fix the version folder's permissions`,

@@ -1,5 +1,6 @@
 import { lstat, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { RefusalError } from '../errors.js';
 
 /** The files of one version folder, read once into memory. */
 export interface VersionFiles {
@@ -19,7 +20,7 @@ const signatureFile = 'model.sig';
  * Reads every regular file under `dir` without verifying anything: the `allowUnsigned` path.
  * Symlinks and special files are refused all the same.
  *
- * @throws Error naming the offending entry.
+ * @throws RefusalError `symlink` or `special-file` naming the offending entry.
  */
 export async function readUnsignedVersion(dir: string): Promise<VersionFiles> {
   const files = new Map<string, Buffer>();
@@ -27,11 +28,13 @@ export async function readUnsignedVersion(dir: string): Promise<VersionFiles> {
     for (const entry of await readdir(join(dir, rel), { withFileTypes: true })) {
       const path = rel === '' ? entry.name : `${rel}/${entry.name}`;
       const stat = await lstat(join(dir, path));
-      if (stat.isSymbolicLink()) throw new Error(`"${path}" is a symbolic link`);
+      if (stat.isSymbolicLink()) {
+        throw new RefusalError('symlink', `"${path}" is a symbolic link`);
+      }
       if (stat.isDirectory()) await walk(path);
       else if (stat.isFile()) {
         if (path !== signatureFile) files.set(path, await readFile(join(dir, path)));
-      } else throw new Error(`"${path}" is not a regular file`);
+      } else throw new RefusalError('special-file', `"${path}" is not a regular file`);
     }
   }
   await walk('');

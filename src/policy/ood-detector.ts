@@ -8,10 +8,14 @@
  * demo generator for iris).
  */
 import type { HostTensor, TensorSpec } from '../inference/engine.js';
+import { inSlices, type MaybePromise, rowsPerSlice } from '../inference/slices.js';
 import { PolicyError, type OodSpec } from './policy-schema.js';
 
-/** Scores each row of one input tensor; returns the highest row score. */
-export type OodScorer = (tensor: HostTensor) => number;
+/**
+ * Scores each row of one input tensor; returns the highest row score (a promise when the tensor
+ * is scored in slices that yield to the event loop: `slices.ts`).
+ */
+export type OodScorer = (tensor: HostTensor) => MaybePromise<number>;
 
 const floatTypes = new Set(['float32', 'float64']);
 
@@ -41,11 +45,19 @@ export function compileOodScorer(spec: OodSpec, inputs: readonly TensorSpec[]): 
     const data = tensor.data as Float32Array | Float64Array;
     const rows = Math.floor(data.length / n);
     let worst = 0;
-    for (let r = 0; r < rows; r++) {
-      const score = mahalanobis(data, r * n, mean, inverse, diff);
-      if (!(score <= worst)) worst = score;
-    }
-    return worst;
+    // `diff` is shared by every call, but only within one row: slices of two requests never
+    // interleave inside a row.
+    const pending = inSlices(
+      rows,
+      (from, to) => {
+        for (let r = from; r < to; r++) {
+          const score = mahalanobis(data, r * n, mean, inverse, diff);
+          if (!(score <= worst)) worst = score;
+        }
+      },
+      rowsPerSlice(n),
+    );
+    return pending === undefined ? worst : pending.then(() => worst);
   };
 }
 

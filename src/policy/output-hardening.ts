@@ -6,6 +6,7 @@
  */
 import { BastionError } from '../errors.js';
 import type { HostTensor, TensorSpec } from '../inference/engine.js';
+import { inSlices, type MaybePromise, rowsPerSlice } from '../inference/slices.js';
 import { PolicyError, type OutputHardeningSpec } from './policy-schema.js';
 
 /** The compiled output section. */
@@ -17,8 +18,12 @@ export interface OutputHardening {
    * @throws BastionError FORBIDDEN when it explicitly asks for a withheld output.
    */
   select(requested: readonly string[], explicit: boolean, model: string): readonly string[];
-  /** Returns hardened copies of the score outputs among `outputs` (others unchanged). */
-  harden(outputs: Readonly<Record<string, HostTensor>>): Record<string, HostTensor>;
+  /**
+   * Returns hardened copies of the score outputs among `outputs` (others unchanged; `outputs`
+   * itself when the policy neither keeps top-k nor rounds); a promise when a large output is
+   * hardened in slices that yield to the event loop (`slices.ts`).
+   */
+  harden(outputs: Readonly<Record<string, HostTensor>>): MaybePromise<Record<string, HostTensor>>;
   /** True when `roundJson` changes output `name` (a score output and `round` set). */
   rounds(name: string): boolean;
   /** Rounds a JSON-encoded score output's numbers (exact decimals, not float32 noise). */
@@ -73,18 +78,37 @@ export function compileOutputHardening(
       return requested;
     },
     harden(all) {
+      // Without top-k or rounding nothing changes a score (labelOnly works through select).
+      if (topK === undefined && round === undefined) return all;
       const out: Record<string, HostTensor> = { ...all };
+      let pending: Promise<void> | undefined;
       for (const name of scores) {
         const tensor = all[name];
         if (tensor === undefined) continue;
-        const data = (tensor.data as Float32Array | Float64Array).slice();
-        const width = tensor.dims.at(-1) ?? data.length;
-        if (topK !== undefined && width > topK) keepTopK(data, width, topK);
-        if (round !== undefined)
-          for (let i = 0; i < data.length; i++) data[i] = roundValue(data[i] ?? 0);
+        const source = tensor.data as Float32Array | Float64Array;
+        const data =
+          source instanceof Float32Array
+            ? new Float32Array(source.length)
+            : new Float64Array(source.length);
+        const width = Math.max(1, tensor.dims.at(-1) ?? data.length);
+        // Row by row (top-k works on rows), copied as it goes: a slice at a time for large outputs.
+        const rows = Math.ceil(data.length / width);
+        const step = (from: number, to: number): void => {
+          const start = from * width;
+          const end = Math.min(data.length, to * width);
+          data.set(source.subarray(start, end), start);
+          const part = data.subarray(start, end);
+          if (topK !== undefined && width > topK) keepTopK(part, width, topK);
+          if (round !== undefined)
+            for (let i = 0; i < part.length; i++) part[i] = roundValue(part[i] ?? 0);
+        };
         out[name] = { type: tensor.type, dims: tensor.dims, data };
+        pending =
+          pending === undefined
+            ? inSlices(rows, step, rowsPerSlice(width))
+            : pending.then(() => inSlices(rows, step, rowsPerSlice(width)));
       }
-      return out;
+      return pending === undefined ? out : pending.then(() => out);
     },
     rounds: (name) => round !== undefined && scores.has(name),
     roundJson(name, data) {

@@ -5,8 +5,9 @@
  */
 import { BastionError } from '../errors.js';
 import type { HostTensor } from '../inference/engine.js';
-import { hashFeeds, type ExtractionWatch } from './extraction-watch.js';
+import { hashFeedsInSlices, type ExtractionWatch } from './extraction-watch.js';
 import type { ModelPolicy } from './model-policy.js';
+import type { PolicyPrecheck } from './policy-precheck.js';
 import { checkQuota, quotaKey, type QuotaState, type QuotaStore } from './query-quota.js';
 
 /** Who is calling, as far as the policy cares. */
@@ -62,89 +63,68 @@ export interface PolicyEnforcer {
     request: {
       readonly feeds: Readonly<Record<string, HostTensor>>;
       readonly outputs: readonly string[];
+      /** What a parse worker computed from the inputs already (`policy-precheck.ts`). */
+      readonly prechecked?: PolicyPrecheck | undefined;
     },
     explicitOutputs: boolean,
     caller: PolicyCaller | undefined,
   ): Promise<PolicyAdmission>;
-  /** Hardens the outputs and feeds the extraction watch. */
+  /**
+   * Hardens the outputs and feeds the extraction watch (large outputs in slices that yield to
+   * the event loop).
+   */
   finish(
     target: { readonly model: string; readonly version: number },
     policy: ModelPolicy,
     admission: PolicyAdmission,
     outputs: Readonly<Record<string, HostTensor>>,
     caller: PolicyCaller | undefined,
-  ): Readonly<Record<string, HostTensor>>;
+  ): Promise<Readonly<Record<string, HostTensor>>>;
 }
+
+type Target = { readonly model: string; readonly version: number };
+
+/** Reports a refusal to the metrics hook, then throws it. */
+type Refuse = (target: Target, error: BastionError) => never;
 
 /** Creates the enforcer. */
 export function createPolicyEnforcer(options: PolicyEnforcerOptions = {}): PolicyEnforcer {
-  const refuse = (target: { model: string; version: number }, error: BastionError): never => {
+  const refuse: Refuse = (target, error) => {
     options.onRefused?.(target.model, target.version, error.code);
     throw error;
   };
   return {
     async admit(target, policy, request, explicitOutputs, caller) {
-      let quota: QuotaState | undefined;
-      if (policy.quota !== undefined && caller !== undefined && options.quotas !== undefined) {
-        try {
-          quota = await checkQuota(
-            options.quotas,
-            quotaKey(target.model, caller.sub),
-            policy.quota,
-          );
-        } catch (error) {
-          // Like the rate limiter: a quota store that is down (Redis) fails open, loudly.
-          options.onQuotaError?.(error);
-        }
-        if (quota?.exceeded === true) {
-          refuse(
-            target,
-            new BastionError(
-              'QUOTA_EXCEEDED',
-              `query quota of ${quota.limit} per ${quota.windowSec} s on model "${target.model}" used up; retry in ${quota.resetSec} s`,
-              { retryAfterSec: quota.resetSec, headers: quotaHeaders(quota) },
-            ),
-          );
-        }
+      const quota = await admitQuota(target, policy, caller, options, refuse);
+      // Computed already where a large body was decoded (policy-precheck.ts), or here: large
+      // inputs are checked, scored and hashed in slices that yield to the event loop.
+      const pre = request.prechecked;
+      if (pre?.refusal !== undefined) {
+        refuse(target, new BastionError(pre.refusal.code, pre.refusal.message));
       }
       try {
-        policy.checkInputs?.(request.feeds);
+        const checking = pre === undefined ? policy.checkInputs?.(request.feeds) : undefined;
+        if (checking !== undefined) await checking;
       } catch (error) {
         if (error instanceof BastionError) refuse(target, error);
         throw error;
       }
-      let oodScore: number | undefined;
-      let oodFlagged = false;
+      const { oodScore, oodFlagged } = await scoreOod(
+        target,
+        policy,
+        request.feeds,
+        pre?.oodScore,
+        options,
+        refuse,
+      );
+      const { full, returned, run } = selectOutputs(
+        target,
+        policy,
+        request.outputs,
+        explicitOutputs,
+        caller,
+      );
       const ood = policy.ood;
-      if (ood !== undefined) {
-        const tensor = request.feeds[ood.input];
-        if (tensor !== undefined) {
-          oodScore = ood.score(tensor);
-          if (!(oodScore <= ood.threshold)) {
-            options.onOod?.(target.model, target.version, ood.action);
-            if (ood.action === 'reject') {
-              refuse(
-                target,
-                new BastionError(
-                  'OUT_OF_DISTRIBUTION',
-                  `input "${ood.input}" is out of the distribution the model was trained on (score ${oodScore.toFixed(2)} > ${ood.threshold.toFixed(2)})`,
-                ),
-              );
-            }
-            oodFlagged = true;
-          }
-        }
-      }
-      const full =
-        policy.output?.allowFullScope === true &&
-        caller?.scopes.has(`infer:${target.model}:full`) === true;
-      const returned =
-        policy.output === undefined || full
-          ? request.outputs
-          : policy.output.select(request.outputs, explicitOutputs, target.model);
-      const watched = policy.extraction?.output;
-      const run =
-        watched === undefined || returned.includes(watched) ? returned : [...returned, watched];
       const report: PolicyReport = {
         oodFlagged,
         ...(oodScore === undefined || ood === undefined
@@ -156,14 +136,14 @@ export function createPolicyEnforcer(options: PolicyEnforcerOptions = {}): Polic
       const inputHash =
         policy.extraction === undefined || caller === undefined
           ? undefined
-          : hashFeeds(request.feeds);
+          : (pre?.inputHash ?? (await hashFeedsInSlices(request.feeds)));
       return { run, returned, full, report, inputHash };
     },
 
-    finish(target, policy, admission, outputs, caller) {
+    async finish(target, policy, admission, outputs, caller) {
       const extraction = policy.extraction;
       if (extraction !== undefined && caller !== undefined && admission.inputHash !== undefined) {
-        options.watch?.observe(
+        await options.watch?.observe(
           target.model,
           caller.sub,
           extraction,
@@ -175,6 +155,102 @@ export function createPolicyEnforcer(options: PolicyEnforcerOptions = {}): Polic
       return policy.output.harden(outputs);
     },
   };
+}
+
+/**
+ * Counts the request against the caller's quota, when the policy sets one and a store is there.
+ * A store that fails lets the request through (fail open) and is reported.
+ *
+ * @throws BastionError QUOTA_EXCEEDED with the retry delay and `RateLimit-*` headers.
+ */
+async function admitQuota(
+  target: Target,
+  policy: ModelPolicy,
+  caller: PolicyCaller | undefined,
+  options: PolicyEnforcerOptions,
+  refuse: Refuse,
+): Promise<QuotaState | undefined> {
+  if (policy.quota === undefined || caller === undefined || options.quotas === undefined) {
+    return undefined;
+  }
+  let quota: QuotaState | undefined;
+  try {
+    quota = await checkQuota(options.quotas, quotaKey(target.model, caller.sub), policy.quota);
+  } catch (error) {
+    // Like the rate limiter: a quota store that is down (Redis) fails open, loudly.
+    options.onQuotaError?.(error);
+  }
+  if (quota?.exceeded === true) {
+    refuse(
+      target,
+      new BastionError(
+        'QUOTA_EXCEEDED',
+        `query quota of ${quota.limit} per ${quota.windowSec} s on model "${target.model}" used up; retry in ${quota.resetSec} s`,
+        { retryAfterSec: quota.resetSec, headers: quotaHeaders(quota) },
+      ),
+    );
+  }
+  return quota;
+}
+
+/**
+ * Scores the policy's OOD input, when it has one; a score above the threshold (or NaN) is
+ * reported, and refused when the action is `reject`.
+ *
+ * @throws BastionError OUT_OF_DISTRIBUTION.
+ */
+async function scoreOod(
+  target: Target,
+  policy: ModelPolicy,
+  feeds: Readonly<Record<string, HostTensor>>,
+  prescored: number | undefined,
+  options: PolicyEnforcerOptions,
+  refuse: Refuse,
+): Promise<{ oodScore: number | undefined; oodFlagged: boolean }> {
+  const ood = policy.ood;
+  const tensor = ood === undefined ? undefined : feeds[ood.input];
+  if (ood === undefined || tensor === undefined) return { oodScore: undefined, oodFlagged: false };
+  const score = prescored ?? ood.score(tensor);
+  const oodScore = typeof score === 'number' ? score : await score;
+  if (oodScore <= ood.threshold) return { oodScore, oodFlagged: false };
+  options.onOod?.(target.model, target.version, ood.action);
+  if (ood.action === 'reject') {
+    refuse(
+      target,
+      new BastionError(
+        'OUT_OF_DISTRIBUTION',
+        `input "${ood.input}" is out of the distribution the model was trained on (score ${oodScore.toFixed(2)} > ${ood.threshold.toFixed(2)})`,
+      ),
+    );
+  }
+  return { oodScore, oodFlagged: true };
+}
+
+/**
+ * The outputs to return (hardening may withhold some, unless the caller holds
+ * `infer:<model>:full` and the policy lets that lift it) and to run (plus the output the
+ * extraction watch reads).
+ *
+ * @throws BastionError FORBIDDEN when a withheld output is asked for by name.
+ */
+function selectOutputs(
+  target: Target,
+  policy: ModelPolicy,
+  outputs: readonly string[],
+  explicitOutputs: boolean,
+  caller: PolicyCaller | undefined,
+): { full: boolean; returned: readonly string[]; run: readonly string[] } {
+  const full =
+    policy.output?.allowFullScope === true &&
+    caller?.scopes.has(`infer:${target.model}:full`) === true;
+  const returned =
+    policy.output === undefined || full
+      ? outputs
+      : policy.output.select(outputs, explicitOutputs, target.model);
+  const watched = policy.extraction?.output;
+  const run =
+    watched === undefined || returned.includes(watched) ? returned : [...returned, watched];
+  return { full, returned, run };
 }
 
 /** `RateLimit-*` headers (IETF draft) for a quota state. */

@@ -7,7 +7,8 @@
  */
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
-import { formatIssues } from '../config/load-config.js';
+import { formatIssues } from '../zod-issues.js';
+import { RefusalError } from '../errors.js';
 
 const finite = z.number().refine(Number.isFinite, 'must be a finite number');
 const name = z.string().min(1).max(256);
@@ -144,13 +145,11 @@ export type QuotaSpec = z.output<typeof quotaSchema>;
 /** The extraction-watch section. */
 export type ExtractionSpec = z.output<typeof extractionSchema>;
 
-/** A policy file that does not validate; `problems` names each field. */
-export class PolicyError extends Error {
-  override readonly name = 'PolicyError';
-  /** The stable refusal reason of the version. */
-  readonly reason = 'policy-invalid';
+/** A policy file that does not validate (`policy-invalid`); `problems` names each field. */
+export class PolicyError extends RefusalError<'policy-invalid'> {
   constructor(readonly problems: readonly string[]) {
-    super(`policy.yaml: ${problems.join('; ')}`);
+    super('policy-invalid', `policy.yaml: ${problems.join('; ')}`);
+    this.name = 'PolicyError';
   }
 }
 

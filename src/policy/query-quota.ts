@@ -6,9 +6,10 @@
  * Subjects are stored as SHA-256 digests, never in clear.
  */
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { Redis } from 'ioredis';
+import { isNotFound, writeFileAtomic } from '../fs-files.js';
 
 /** Counts requests per key and window. */
 export interface QuotaStore {
@@ -91,7 +92,7 @@ export async function createFileQuotaStore(options: FileQuotaStoreOptions): Prom
       }
     }
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') options.onError?.(error);
+    if (!isNotFound(error)) options.onError?.(error);
   }
   const windows = new Map<string, number>();
   let timer: NodeJS.Timeout | undefined;
@@ -110,9 +111,7 @@ export async function createFileQuotaStore(options: FileQuotaStoreOptions): Prom
     writing = writing
       .then(async () => {
         await mkdir(dirname(options.path), { recursive: true, mode: 0o700 });
-        const tmp = `${options.path}.${process.pid}.tmp`;
-        await writeFile(tmp, text, { mode: 0o600 });
-        await rename(tmp, options.path);
+        await writeFileAtomic(options.path, text, { mode: 0o600, overwrite: true });
       })
       .catch((error: unknown) => options.onError?.(error));
     return writing;

@@ -4,7 +4,12 @@ import assert from 'node:assert/strict';
 import { copyFile, readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { parseAuditCheckpoint, readAuditCheckpoint } from '../../src/audit/audit-checkpoint.js';
+import {
+  createCheckpointKeeper,
+  parseAuditCheckpoint,
+  readAuditCheckpoint,
+} from '../../src/audit/audit-checkpoint.js';
+import { setTimeout as delay } from 'node:timers/promises';
 import { canonicalJson, computeAuditHash, readHmacKeyFile } from '../../src/audit/audit-hash.js';
 import { AuditLogError } from '../../src/audit/audit-log-error.js';
 import { createAuditLog, type AuditLogOptions } from '../../src/audit/audit-log.js';
@@ -235,4 +240,47 @@ test('an HMAC key shorter than 32 bytes is refused; surrounding whitespace is no
   const ok = join(dir, 'ok.key');
   await writeFile(ok, `${'x'.repeat(32)}\n`);
   assert.equal((await readHmacKeyFile(ok)).length, 32);
+});
+
+test('the keeper writes the first head at once, then at most one head per interval: the latest', async (t) => {
+  const dir = await tempDir(t);
+  const path = join(dir, 'state', 'audit-head.json');
+  const errors: Error[] = [];
+  const intervalMs = 2000;
+  const keeper = createCheckpointKeeper(
+    path,
+    key,
+    () => new Date(),
+    (e) => errors.push(e),
+    intervalMs,
+  );
+  const head = (seq: number) => ({
+    log: 'audit.log',
+    file: 'audit.log',
+    offset: seq * 10,
+    seq,
+    hash: String(seq).padStart(64, '0'),
+  });
+  const started = performance.now();
+  keeper.update(head(1));
+  while ((await readAuditCheckpoint(path, key)) === undefined) await delay(5);
+  for (let seq = 2; seq <= 100; seq++) keeper.update(head(seq));
+  await delay(50);
+  const early = await checkpointOf(path);
+  // Only meaningful while the interval has not passed (a preempted test host may be late).
+  if (performance.now() - started < intervalMs - 200)
+    assert.equal(early.seq, 1, 'no second write inside the interval');
+  while ((await checkpointOf(path)).seq !== 100) {
+    assert.ok(
+      performance.now() - started < intervalMs * 3,
+      'the latest head is written after the interval',
+    );
+    await delay(20);
+  }
+  assert.equal(keeper.current()?.seq, 100);
+  keeper.update(head(101));
+  await keeper.close(); // the final head, durably, without waiting for the interval
+  assert.equal((await checkpointOf(path)).seq, 101);
+  assert.ok(performance.now() - started < intervalMs * 3);
+  assert.deepEqual(errors, []);
 });

@@ -11,9 +11,12 @@ import {
   generateKeyPair,
   SignJWT,
   type CryptoKey,
+  type FlattenedJWSInput,
   type JWK,
+  type JWSHeaderParameters,
   type JWTPayload,
 } from 'jose';
+import type { KeySource } from '../../src/auth/key-source.js';
 
 export const issuer = 'https://issuer.test';
 export const audience = 'bastion';
@@ -147,4 +150,16 @@ export async function startJwksServer(
     },
     fetches: () => fetches,
   };
+}
+
+/**
+ * Asks a key source for the key of `kid`, as jose's verify calls it (`KeySource.key` is typed as
+ * jose's union of a key and a lookup function; every source here is the function).
+ */
+export function lookUpKey(source: KeySource, kid: string): Promise<unknown> {
+  const lookup = source.key as unknown as (
+    header: JWSHeaderParameters,
+    token: FlattenedJWSInput,
+  ) => Promise<unknown>;
+  return lookup({ alg: 'ES256', kid }, { payload: '', signature: '' });
 }

@@ -4,10 +4,9 @@
 // cooldownMs. A real JWKS server on loopback; only Date is mocked, so the fetches run for real.
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
-import type { FlattenedJWSInput, JWTVerifyGetKey } from 'jose';
 import { createJwksUrlKeySource, jwksUrlDefaults } from '../../src/auth/jwks-url-key-source.js';
-import { KeySourceUnavailableError, type KeySource } from '../../src/auth/key-source.js';
-import { createTestKey, startJwksServer, type TestKey } from './auth-fixtures.js';
+import { KeySourceUnavailableError } from '../../src/auth/key-source.js';
+import { createTestKey, lookUpKey, startJwksServer, type TestKey } from './auth-fixtures.js';
 
 let keyA: TestKey;
 let keyB: TestKey;
@@ -16,15 +15,6 @@ before(async () => {
   keyA = await createTestKey('a');
   keyB = await createTestKey('b');
 });
-
-const token: FlattenedJWSInput = { payload: '', signature: '' };
-
-/** Looks up `kid` in a JWKS key source (a function source, unlike a shared secret). */
-async function lookup(source: KeySource, kid: string): Promise<void> {
-  const { key } = source;
-  assert.equal(typeof key, 'function');
-  await (key as JWTVerifyGetKey)({ alg: 'ES256', kid }, token);
-}
 
 void describe('JWKS URL durations (mock Date)', () => {
   void it('has the documented defaults', () => {
@@ -43,10 +33,10 @@ void describe('JWKS URL durations (mock Date)', () => {
       url: server.url,
       cacheMaxAgeMs: 10_000,
     });
-    await lookup(source, 'a');
+    await lookUpKey(source, 'a');
     assert.equal(server.fetches(), 1);
     await source.ensureFresh();
-    await lookup(source, 'a');
+    await lookUpKey(source, 'a');
     assert.equal(server.fetches(), 1, 'fresh: no fetch');
     t.mock.timers.tick(9_999);
     await source.ensureFresh();
@@ -58,7 +48,7 @@ void describe('JWKS URL durations (mock Date)', () => {
     assert.equal(server.fetches(), 2, 'and fresh again');
     // A stale set is re-fetched by the next key lookup too.
     t.mock.timers.tick(10_000);
-    await lookup(source, 'a');
+    await lookUpKey(source, 'a');
     assert.equal(server.fetches(), 3);
   });
 
@@ -72,13 +62,13 @@ void describe('JWKS URL durations (mock Date)', () => {
     });
     const removed: string[][] = [];
     source.onKeysChanged((change) => removed.push([...change.removed]));
-    await lookup(source, 'a');
+    await lookUpKey(source, 'a');
     server.serve(keyB);
     // Within the cooldown the unknown kid is refused from the set in hand, without a fetch.
     t.mock.timers.tick(29_999);
     await assert.rejects(
       async () => {
-        await lookup(source, 'b');
+        await lookUpKey(source, 'b');
       },
       { code: 'ERR_JWKS_NO_MATCHING_KEY' },
     );
@@ -86,13 +76,13 @@ void describe('JWKS URL durations (mock Date)', () => {
     assert.deepEqual(removed, []);
     // Once it has passed, the unknown kid fetches the new set, which no longer has key a.
     t.mock.timers.tick(1);
-    await lookup(source, 'b');
+    await lookUpKey(source, 'b');
     assert.equal(server.fetches(), 2);
     assert.deepEqual(removed, [['a']]);
     // Right after that fetch the cooldown starts again.
     await assert.rejects(
       async () => {
-        await lookup(source, 'a');
+        await lookUpKey(source, 'a');
       },
       { code: 'ERR_JWKS_NO_MATCHING_KEY' },
     );
@@ -107,7 +97,7 @@ void describe('JWKS URL durations (mock Date)', () => {
       url: server.url,
       cacheMaxAgeMs: 1000,
     });
-    await lookup(source, 'a');
+    await lookUpKey(source, 'a');
     server.fail();
     t.mock.timers.tick(1000);
     await assert.rejects(source.ensureFresh(), KeySourceUnavailableError);
@@ -117,6 +107,6 @@ void describe('JWKS URL durations (mock Date)', () => {
     });
     server.serve(keyA);
     await source.refresh();
-    await lookup(source, 'a');
+    await lookUpKey(source, 'a');
   });
 });

@@ -9,6 +9,7 @@ import {
   parseConfigText,
 } from '../../src/config/load-config.js';
 import { tempDir } from '../helpers/gateway.js';
+import { jwsAlgorithms } from '../../src/config/jws-algorithms.js';
 
 const file = '/etc/bastion/config.yaml';
 
@@ -164,5 +165,16 @@ void describe('config', () => {
     for (const name of await readdir(root)) {
       if (name.endsWith('.yaml')) loadConfig({ file: join(root, name), env: {} });
     }
+  });
+
+  // Regression: the schema had its own copy of the list and refused Ed25519, which the verifier
+  // accepts (RFC 9864's name for EdDSA over Ed25519).
+  void it('auth.algorithms accepts every algorithm the verifier knows, and only those', () => {
+    for (const alg of jwsAlgorithms) {
+      const secret = alg.startsWith('HS') ? '  hsSecretFile: secret.key\n' : '';
+      const config = parseConfigText(`auth:\n  algorithms: [${alg}]\n${secret}`, file);
+      assert.deepEqual(config.auth.algorithms, [alg]);
+    }
+    assert.match(problemsOf('auth:\n  algorithms: [ES257]\n')[0] ?? '', /^auth\.algorithms\.0: /);
   });
 });

@@ -89,7 +89,9 @@ export function verifyWithCli(
 /** The one default head checkpoint a gateway with this `stateDir` keeps. */
 export async function defaultCheckpoint(stateDir: string): Promise<string> {
   const dir = join(stateDir, 'audit-checkpoints');
-  const names = await readdir(dir);
+  // A gateway SIGKILLed mid-write leaves its temporary file (`<name>.<pid>.<uuid>.tmp`) beside
+  // the checkpoint; the rename that would have replaced the checkpoint never happened.
+  const names = (await readdir(dir)).filter((name) => !name.endsWith('.tmp'));
   if (names.length !== 1) throw new Error(`expected one checkpoint in ${dir}: ${names.join(', ')}`);
   return join(dir, names[0] as string);
 }

@@ -4,7 +4,7 @@ import { cp, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { buildIdentityModel } from '../../scripts/onnx/onnx-builder.js';
-import { float16Bits } from '../../src/inference/tensor-codec.js';
+import { float16Bits } from '../../src/inference/float16.js';
 import {
   createCleanup,
   startGateway,

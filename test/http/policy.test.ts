@@ -118,6 +118,83 @@ void describe('the iris demo policy (signed with the demo model)', () => {
   });
 });
 
+void describe('the iris demo policy on bodies over 64 KiB (checked where they are parsed)', () => {
+  const cleanup = createCleanup();
+  let gw: TestGateway;
+  after(() => cleanup.run());
+  before(async () => {
+    gw = await startGateway(cleanup, demoModels, 'metrics:\n  port: 0\n');
+  });
+  const { x } = loadIrisDataset();
+  const many = (last: number[]) => [...Array.from({ length: 40 }, () => x).flat(), last];
+  const binary = (rows: number[][]) => {
+    const data = Buffer.from(Float32Array.from(rows.flat()).buffer);
+    const header = Buffer.from(
+      JSON.stringify({
+        inputs: [
+          {
+            name: 'features',
+            shape: [rows.length, 4],
+            datatype: 'FP32',
+            parameters: { binary_data_size: data.length },
+          },
+        ],
+        outputs: [{ name: 'label', parameters: { binary_data: true } }],
+      }),
+    );
+    return { body: Buffer.concat([header, data]), headerLength: header.length };
+  };
+  const send = async (rows: number[][], as: 'json' | 'binary') => {
+    if (as === 'json') return gw.post('/v2/models/iris/infer', features(rows));
+    const { body, headerLength } = binary(rows);
+    assert.ok(body.length > 64 * 1024);
+    const res = await fetch(`${gw.url}/v2/models/iris/infer`, {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${await gw.token()}`,
+        'content-type': 'application/octet-stream',
+        'inference-header-content-length': String(headerLength),
+      },
+      body,
+    });
+    const bytes = Buffer.from(await res.arrayBuffer());
+    const json = res.headers.get('content-type')?.startsWith('application/json') === true;
+    return {
+      status: res.status,
+      headers: res.headers,
+      body: json ? (JSON.parse(bytes.toString()) as unknown) : {},
+    };
+  };
+
+  for (const as of ['json', 'binary'] as const) {
+    void it(`${as}: the same refusal, OOD score and metrics as a small body`, async () => {
+      const last = 40 * x.length;
+      const refused = await send(many([5, 30.01, 4, 1]), as);
+      assert.equal(refused.status, 400);
+      const body = refused.body as { code: string; error: string };
+      assert.equal(body.code, 'VALUE_OUT_OF_POLICY');
+      assert.match(body.error, new RegExp(`element ${last * 4 + 1} \\(feature 1\\).*≤ 30`));
+      const shifted = [5.0, 3.4, 6.0, 0.3];
+      const alone = await gw.post('/v2/models/iris/infer', features([shifted]));
+      const inMany = await send(many(shifted), as);
+      assert.equal(inMany.status, 200);
+      assert.match(inMany.headers.get('bastion-ood') ?? '', /^flagged;/);
+      assert.equal(inMany.headers.get('bastion-ood'), alone.headers.get('bastion-ood'));
+    });
+  }
+
+  void it('counts the refusals checked on the parse worker like any other', async () => {
+    const metrics = await fetch(`http://127.0.0.1:${metricsPort(gw)}/metrics`).then((r) =>
+      r.text(),
+    );
+    assert.match(
+      metrics,
+      /bastion_policy_refusals_total\{model="iris",code="VALUE_OUT_OF_POLICY"\} 2/,
+    );
+    assert.match(metrics, /bastion_ood_detections_total\{model="iris",action="flag"\} 4/);
+  });
+});
+
 function metricsPort(gw: TestGateway): number {
   const line = gw.log.find((l) => l.msg === 'bastion listening');
   return line?.metricsPort as number;

@@ -4,7 +4,7 @@ import { BastionError } from '../../src/errors.js';
 import { decodeBinaryElements, encodeBinaryElements } from '../../src/inference/binary-tensor.js';
 import type { ElementType, HostTensor } from '../../src/inference/engine.js';
 import { createInferRequestParser } from '../../src/inference/input-schema.js';
-import { float16Bits } from '../../src/inference/tensor-codec.js';
+import { float16Bits } from '../../src/inference/float16.js';
 
 /** Little-endian bytes of `values` in `type`, built independently of the codec under test. */
 function leBytes(type: Exclude<ElementType, 'string'>, values: readonly (number | bigint)[]) {
@@ -169,6 +169,27 @@ void describe('binary tensor codec', () => {
       [...encodeBinaryElements({ type: 'string', dims: [4], data: values })],
       [...raw],
     );
+  });
+
+  void it('BYTES: encodes every string as Buffer.from would (surrogate pairs, lone surrogates)', () => {
+    const wellFormed = ['a', 'é', '€', '😀', '', '"', 'label'];
+    for (const pieces of [wellFormed, [...wellFormed, '\ud800', '\udfff', 'x\ud83d']]) {
+      let seed = 7;
+      const next = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31);
+      const values = Array.from({ length: 500 }, () =>
+        Array.from({ length: next() % 6 }, () => pieces[next() % pieces.length]).join(''),
+      );
+      const encoded = encodeBinaryElements({ type: 'string', dims: [values.length], data: values });
+      const expected = Buffer.concat(
+        values.flatMap((v) => {
+          const bytes = Buffer.from(v, 'utf8');
+          const length = Buffer.alloc(4);
+          length.writeUInt32LE(bytes.length);
+          return [length, bytes];
+        }),
+      );
+      assert.ok(Buffer.from(encoded).equals(expected), pieces.join(' '));
+    }
   });
 
   const bytesCases: [string, number, Uint8Array, string, RegExp][] = [

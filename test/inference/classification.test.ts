@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import {
   classificationCountOf,
   classify,
+  classifyInSlices,
   labelsOf,
   parseLabels,
 } from '../../src/inference/classification.js';
@@ -61,5 +62,21 @@ void describe('classification', () => {
     assert.deepEqual(labelsOf(new Map([['labels.txt', Buffer.from('x\ny')]])), ['x', 'y']);
     assert.equal(labelsOf(new Map()), undefined);
     assert.throws(() => parseLabels(Uint8Array.from([0xff, 0xfe])));
+  });
+
+  void it('ranks a large output in slices exactly as at once', async () => {
+    const rows = 5000;
+    const data = Float32Array.from({ length: rows * 4 }, (_, i) => ((i * 7919) % 997) / 997);
+    const tensor = { type: 'float32', dims: [rows, 4], data } as const;
+    const labels = ['a', 'b', '', 'd'];
+    const sliced = classifyInSlices('scores', tensor, 3, labels);
+    assert.ok(sliced instanceof Promise, 'a large output is ranked in slices');
+    assert.deepEqual(await sliced, classify('scores', tensor, 3, labels));
+    const small = { type: 'float32', dims: [2, 4], data: data.subarray(0, 8) } as const;
+    assert.deepEqual(
+      classifyInSlices('scores', small, 2, labels),
+      classify('scores', small, 2, labels),
+    );
+    assert.throws(() => classifyInSlices('scores', tensor, 5, labels), /only 4 classes/);
   });
 });

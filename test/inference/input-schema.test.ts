@@ -5,11 +5,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { BastionError } from '../../src/errors.js';
 import type { ModelSignature } from '../../src/inference/engine.js';
-import {
-  createInferRequestParser,
-  inferRequestEnvelope,
-  maxRank,
-} from '../../src/inference/input-schema.js';
+import { inferRequestEnvelope, maxRank } from '../../src/inference/infer-envelope.js';
+import { createInferRequestParser } from '../../src/inference/input-schema.js';
 
 /** Accepts a BastionError of `code` whose message matches `says` (exactly, for a string). */
 function refusal(code: string, says: RegExp | string) {

@@ -35,6 +35,8 @@ const expectedTypes: Record<string, string> = {
   bastion_auth_failures_total: 'counter',
   bastion_model_loads_total: 'counter',
   bastion_audit_write_failures_total: 'counter',
+  bastion_audit_records_total: 'counter',
+  bastion_audit_fsyncs_total: 'counter',
   bastion_worker_restarts_total: 'counter',
   bastion_rate_limited_total: 'counter',
   nodejs_eventloop_lag_seconds: 'gauge',

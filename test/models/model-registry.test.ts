@@ -6,15 +6,16 @@ import { buildIdentityModel } from '../../scripts/onnx/onnx-builder.js';
 import { builtInTuning } from '../../src/config/tuning-defaults.js';
 import { BastionError } from '../../src/errors.js';
 import { createEngineFactory } from '../../src/inference/engine-factory.js';
-import { createInferenceService } from '../../src/inference/inference-service.js';
-import { createModelRegistry, type ModelEvent } from '../../src/models/model-registry.js';
+import type { ModelEvent } from '../../src/models/model-state.js';
 import { readUnsignedVersion } from '../../src/models/version-files.js';
+import { createInferenceService } from '../../src/serving/inference-service.js';
+import { createServingRegistry } from '../../src/serving/serving-registry.js';
 import { tempDir, writeModel } from '../helpers/gateway.js';
 
 const demoModels = resolve(import.meta.dirname, '../../models');
 
 function registryOver(repo: string, events: ModelEvent[] = []) {
-  return createModelRegistry({
+  return createServingRegistry({
     repository: repo,
     defaults: { ...builtInTuning, poolSize: 0 },
     readVersion: readUnsignedVersion,

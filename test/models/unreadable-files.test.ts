@@ -43,7 +43,7 @@ for (const allowUnsigned of [false, true]) {
     (e) => ({ reason: e.reason, message: e.message }),
   );
 }
-const registry = createModelRegistry({ repository: repo, defaults: builtInTuning, readVersion: async () => { throw new Error('unused'); }, createEngine: async () => { throw new Error('unused'); } });
+const registry = createModelRegistry({ repository: repo, defaults: builtInTuning, readVersion: async () => { throw new Error('unused'); }, preparer: { prepare: async () => { throw new Error('unused'); } } });
 out.folder = await registry.load('locked').then(() => ({ message: 'loaded' }), (e) => ({ code: e.code, message: e.message }));
 console.log(JSON.stringify(out));
 `;

@@ -184,7 +184,7 @@ void describe('input constraints', () => {
 });
 
 void describe('out-of-distribution scoring', () => {
-  void it('fits a known covariance: the score of a point one σ out on an axis is 1', () => {
+  void it('fits a known covariance: the score of a point one σ out on an axis is 1', async () => {
     // x and y independent with variances 4 and 1 (a cross of points).
     const rows = [
       [2, 0],
@@ -208,19 +208,19 @@ void describe('out-of-distribution scoring', () => {
       },
       [{ name: 'x', type: 'float64', dims: [-1, 2] }],
     );
-    const at = (x: number, y: number) =>
+    const at = async (x: number, y: number) =>
       score({ type: 'float64', dims: [1, 2], data: Float64Array.from([x, y]) });
-    assert.ok(Math.abs(at(Math.sqrt(8 / 3), 0) - 1) < 1e-9);
-    assert.ok(Math.abs(at(0, Math.sqrt(2 / 3)) - 1) < 1e-9);
+    assert.ok(Math.abs((await at(Math.sqrt(8 / 3), 0)) - 1) < 1e-9);
+    assert.ok(Math.abs((await at(0, Math.sqrt(2 / 3))) - 1) < 1e-9);
     // The highest row wins.
     assert.ok(
       Math.abs(
-        score({ type: 'float64', dims: [2, 2], data: Float64Array.from([0, 0, 0, 2]) }) - 6,
+        (await score({ type: 'float64', dims: [2, 2], data: Float64Array.from([0, 0, 0, 2]) })) - 6,
       ) < 1e-9,
     );
   });
 
-  void it('catches a combination that no single feature gives away (correlated features)', () => {
+  void it('catches a combination that no single feature gives away (correlated features)', async () => {
     const rows = Array.from({ length: 200 }, (_, i) => {
       const t = (i % 20) / 2;
       return [t, t + ((i * 7) % 5) / 10];
@@ -238,8 +238,8 @@ void describe('out-of-distribution scoring', () => {
       [{ name: 'x', type: 'float32', dims: [-1, 2] }],
     );
     // Both features within their training ranges, but far off the line y ≈ x.
-    assert.ok(score(f32([1, 2], [9, 0.5])) > fit.threshold * 10);
-    assert.ok(score(f32([1, 2], [5, 5.2])) < fit.threshold);
+    assert.ok((await score(f32([1, 2], [9, 0.5]))) > fit.threshold * 10);
+    assert.ok((await score(f32([1, 2], [5, 5.2]))) < fit.threshold);
     assert.ok(Math.max(...fit.trainingScores) <= fit.threshold);
   });
 
@@ -271,8 +271,8 @@ void describe('output hardening', () => {
     probabilities: f32([2, 3], [0.1, 0.2, 0.7, 0.5, 0.3, 0.2]),
   };
 
-  void it('topK keeps the k highest scores per row and zeroes the rest; round rounds', () => {
-    const out = compile('output: {topK: 1, round: 1}')?.harden(outputs);
+  void it('topK keeps the k highest scores per row and zeroes the rest; round rounds', async () => {
+    const out = await compile('output: {topK: 1, round: 1}')?.harden(outputs);
     assert.deepEqual(
       [...(out?.probabilities?.data as Float32Array)],
       [0, 0, Math.fround(0.7), 0.5, 0, 0],
@@ -320,32 +320,39 @@ void describe('extraction watch', () => {
     );
   });
 
-  void it('alerts once per window when near-boundary rows cross the threshold', () => {
+  void it('alerts once per window when near-boundary rows cross the threshold', async () => {
     const alerts: string[] = [];
     const watch = createExtractionWatch((a) => alerts.push(`${a.kind}:${a.count}:${a.bucket}`));
     const near = f32([1, 3], [0.45, 0.5, 0.05]);
     for (let i = 0; i < 5; i++)
-      watch.observe('m', 'alice', spec, hashFeeds({ x: f32([1], [i]) }), near, 1_000_000);
+      await watch.observe('m', 'alice', spec, hashFeeds({ x: f32([1], [i]) }), near, 1_000_000);
     assert.equal(alerts.length, 1);
     assert.match(alerts[0] ?? '', /^near-boundary:3:[0-9a-f]$/);
     // A new window, a new alert.
     for (let i = 0; i < 3; i++)
-      watch.observe('m', 'alice', spec, hashFeeds({ x: f32([1], [i]) }), near, 1_000_000 + 61_000);
+      await watch.observe(
+        'm',
+        'alice',
+        spec,
+        hashFeeds({ x: f32([1], [i]) }),
+        near,
+        1_000_000 + 61_000,
+      );
     assert.equal(alerts.length, 2);
   });
 
-  void it('estimates distinct inputs within 10 % and ignores repeats', () => {
+  void it('estimates distinct inputs within 10 % and ignores repeats', async () => {
     for (const n of [200, 2000, 20000]) {
       let alerted = 0;
       const watch = createExtractionWatch((a) => (alerted = a.count));
       const s = { ...spec, distinctInputs: n, nearBoundary: 1e9 };
       for (let i = 0; i < n * 1.1; i++)
-        watch.observe('m', 'bob', s, hashFeeds({ x: f32([1], [i]) }), undefined, 5000);
+        await watch.observe('m', 'bob', s, hashFeeds({ x: f32([1], [i]) }), undefined, 5000);
       assert.ok(alerted >= n && alerted < n * 1.15, `n=${n}: alerted at ${alerted}`);
       let repeats = 0;
       const again = createExtractionWatch(() => repeats++);
       for (let i = 0; i < n * 3; i++)
-        again.observe('m', 'bob', s, hashFeeds({ x: f32([1], [i % 10]) }), undefined, 5000);
+        await again.observe('m', 'bob', s, hashFeeds({ x: f32([1], [i % 10]) }), undefined, 5000);
       assert.equal(repeats, 0, 'ten inputs sent many times are ten distinct inputs');
     }
   });

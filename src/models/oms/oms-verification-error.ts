@@ -1,38 +1,17 @@
-/** Why an OMS signature or the model it covers was refused. Stable: logs and audit keep it. */
-export type OmsFailureReason =
-  | 'bundle-malformed'
-  | 'media-type'
-  | 'payload-type'
-  | 'signature-count'
-  | 'untrusted-key'
-  | 'untrusted-identity'
-  | 'bad-signature'
-  | 'certificate-invalid'
-  | 'certificate-expired'
-  | 'tlog-invalid'
-  | 'timestamp-invalid'
-  | 'statement-invalid'
-  | 'predicate-type'
-  | 'subject-digest'
-  | 'resource-name'
-  | 'symlink'
-  | 'special-file'
-  | 'file-missing'
-  | 'file-extra'
-  | 'digest-mismatch'
-  | 'unsupported';
+import { RefusalError, type RefusalCodeOf } from '../../errors.js';
+
+/** Why an OMS signature or the model it covers was refused (`refusalCodes.signature`). */
+export type OmsFailureReason = RefusalCodeOf<'signature'>;
 
 /**
- * A model signature that does not verify. `reason` is a stable code; `message` is one line that
- * tells an operator what to fix (it may name a file relative to the model root, never a secret).
+ * A model signature that does not verify. `code` (also `reason`) is stable; `message` is one
+ * line that tells an operator what to fix (it may name a file relative to the model root, never a
+ * secret).
  */
-export class OmsVerificationError extends Error {
-  readonly reason: OmsFailureReason;
-
+export class OmsVerificationError extends RefusalError<OmsFailureReason> {
   constructor(reason: OmsFailureReason, message: string, options?: { readonly cause?: unknown }) {
-    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    super(reason, message, options);
     this.name = 'OmsVerificationError';
-    this.reason = reason;
   }
 }
 

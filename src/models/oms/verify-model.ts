@@ -1,5 +1,6 @@
 import { lstat, readFile } from 'node:fs/promises';
 import { basename, dirname, relative, resolve, sep } from 'node:path';
+import { isNotFound } from '../../fs-files.js';
 import { assertSameDigests } from './manifest-compare.js';
 import { parseOmsBundle, maxBundleBytes } from './oms-bundle.js';
 import { legacyPredicateType, parseOmsStatement, type OmsStatement } from './oms-statement.js';
@@ -49,7 +50,7 @@ function signatureLocation(root: string, rootIsFolder: boolean, signatureFile: s
 
 async function readSignature(path: string): Promise<Buffer> {
   const stats = await lstat(path).catch((error: unknown) => {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
+    if (isNotFound(error)) {
       throw new OmsVerificationError(
         'bundle-malformed',
         `signature file ${basename(path)} not found; the model is unsigned`,

@@ -11,8 +11,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
 import { walkModel } from '../../../src/models/oms/model-walk.js';
-import { isOmsVerificationError } from '../../../src/models/oms/oms-verification-error.js';
 import { createPathExclusion } from '../../../src/models/oms/path-exclusion.js';
+import { refusal } from './oms-refusal.js';
 
 async function dir(t: TestContext): Promise<string> {
   const d = await mkdtemp(join(tmpdir(), 'bastion-walk-'));
@@ -22,15 +22,6 @@ async function dir(t: TestContext): Promise<string> {
 
 const sha = (data: string | Buffer): string => createHash('sha256').update(data).digest('hex');
 const none = createPathExclusion([]);
-
-function refusal(reason: string, message: string) {
-  return (error: unknown): boolean => {
-    assert.ok(isOmsVerificationError(error), `expected OmsVerificationError, got ${String(error)}`);
-    assert.equal(error.reason, reason, error.message);
-    assert.equal(error.message, message);
-    return true;
-  };
-}
 
 async function tree(t: TestContext, files: Record<string, string | Buffer>): Promise<string> {
   const root = join(await dir(t), 'model');

@@ -5,22 +5,13 @@ import assert from 'node:assert/strict';
 import { createHash, generateKeyPairSync } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { readKeyUsage } from '../../../src/models/oms/certificate-key-usage.js';
-import { isOmsVerificationError } from '../../../src/models/oms/oms-verification-error.js';
 import {
   createKeyHint,
   createTrustedKey,
   hashForKey,
   parsePublicKeyPem,
 } from '../../../src/models/oms/signing-key.js';
-
-function refusal(reason: string, message: string) {
-  return (error: unknown): boolean => {
-    assert.ok(isOmsVerificationError(error), `expected OmsVerificationError, got ${String(error)}`);
-    assert.equal(error.reason, reason, error.message);
-    assert.equal(error.message, message);
-    return true;
-  };
-}
+import { refusal } from './oms-refusal.js';
 
 const ec = (namedCurve: string) => generateKeyPairSync('ec', { namedCurve });
 const unsupportedKey = refusal('unsupported', 'signing key must be ECDSA P-256, P-384 or P-521');

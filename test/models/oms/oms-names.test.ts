@@ -5,7 +5,6 @@ import assert from 'node:assert/strict';
 import { sep } from 'node:path';
 import { describe, it } from 'node:test';
 import { assertSameDigests } from '../../../src/models/oms/manifest-compare.js';
-import { isOmsVerificationError } from '../../../src/models/oms/oms-verification-error.js';
 import {
   createPathExclusion,
   defaultIgnorePaths,
@@ -13,15 +12,7 @@ import {
   normalizeIgnorePath,
 } from '../../../src/models/oms/path-exclusion.js';
 import { assertResourceName, parseShardName } from '../../../src/models/oms/resource-name.js';
-
-function refusal(reason: string, message: string) {
-  return (error: unknown): boolean => {
-    assert.ok(isOmsVerificationError(error), `expected OmsVerificationError, got ${String(error)}`);
-    assert.equal(error.reason, reason, error.message);
-    assert.equal(error.message, message);
-    return true;
-  };
-}
+import { refusal } from './oms-refusal.js';
 
 const unsafe = (name: string, why: string) =>
   refusal(

@@ -16,16 +16,7 @@ import {
   parseOmsStatement,
   statementType,
 } from '../../../src/models/oms/oms-statement.js';
-import { isOmsVerificationError } from '../../../src/models/oms/oms-verification-error.js';
-
-function refusal(reason: string, message: string) {
-  return (error: unknown): boolean => {
-    assert.ok(isOmsVerificationError(error), `expected OmsVerificationError, got ${String(error)}`);
-    assert.equal(error.reason, reason, error.message);
-    assert.equal(error.message, message);
-    return true;
-  };
-}
+import { refusal } from './oms-refusal.js';
 
 const b64 = (text: string | Buffer): string => Buffer.from(text).toString('base64');
 

@@ -7,22 +7,13 @@ import { createHash, generateKeyPairSync, verify } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { isOmsVerificationError } from '../../../src/models/oms/oms-verification-error.js';
 import { createKeyHint } from '../../../src/models/oms/signing-key.js';
 import { signModelDirectory } from '../../../src/models/oms/sign-model.js';
 import { createTempModel, createTestKeys } from './oms-test-fixtures.js';
+import { refusal } from './oms-refusal.js';
 
 const sha = (data: string): string => createHash('sha256').update(data).digest('hex');
 const type = 'application/vnd.in-toto+json';
-
-function refusal(reason: string, message: string) {
-  return (error: unknown): boolean => {
-    assert.ok(isOmsVerificationError(error), `expected OmsVerificationError, got ${String(error)}`);
-    assert.equal(error.reason, reason, error.message);
-    assert.equal(error.message, message);
-    return true;
-  };
-}
 
 /** The statement the reference tool would sign for `files` (name → content), in this order. */
 function expectedStatement(subject: string, files: [string, string][], ignorePaths: string[]) {

@@ -9,7 +9,6 @@ import {
   verifyCertificateChain,
 } from '../../../src/models/oms/certificate-chain.js';
 import type { OmsBundle } from '../../../src/models/oms/oms-bundle.js';
-import { isOmsVerificationError } from '../../../src/models/oms/oms-verification-error.js';
 import { createKeyHint } from '../../../src/models/oms/signing-key.js';
 import { parseTrustedRoots, verifyOmsEnvelope } from '../../../src/models/oms/verify-envelope.js';
 import {
@@ -20,16 +19,7 @@ import {
   toPem,
   type CertificateSpec,
 } from './x509-builder.js';
-
-function refusal(reason: string, message: string | RegExp) {
-  return (error: unknown): boolean => {
-    assert.ok(isOmsVerificationError(error), `expected OmsVerificationError, got ${String(error)}`);
-    assert.equal(error.reason, reason, error.message);
-    if (typeof message === 'string') assert.equal(error.message, message);
-    else assert.match(error.message, message);
-    return true;
-  };
-}
+import { refusal } from './oms-refusal.js';
 
 const ec = (namedCurve = 'prime256v1') => generateKeyPairSync('ec', { namedCurve });
 const payloadType = 'application/vnd.in-toto+json';

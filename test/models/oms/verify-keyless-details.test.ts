@@ -5,22 +5,12 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
-import { isOmsVerificationError } from '../../../src/models/oms/oms-verification-error.js';
 import { parseSigstoreTrustedRoot } from '../../../src/models/oms/sigstore-trusted-root.js';
 import { verifyKeylessEnvelope } from '../../../src/models/oms/verify-keyless.js';
 import { verifyModelDirectory } from '../../../src/models/oms/verify-model.js';
+import { refusal } from './oms-refusal.js';
 import { createTempModel } from './oms-test-fixtures.js';
 import { createTestSigstore, editBundle } from './sigstore-test-instance.js';
-
-function refusal(reason: string, message: string | RegExp) {
-  return (error: unknown): boolean => {
-    assert.ok(isOmsVerificationError(error), `expected OmsVerificationError, got ${String(error)}`);
-    assert.equal(error.reason, reason, error.message);
-    if (typeof message === 'string') assert.equal(error.message, message);
-    else assert.match(error.message, message);
-    return true;
-  };
-}
 
 const sigstore = createTestSigstore();
 const sigstoreRoot = parseSigstoreTrustedRoot(Buffer.from(sigstore.trustedRootJson), 'test');

@@ -8,27 +8,17 @@ import { createHash, sign, type KeyObject } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { isOmsVerificationError } from '../../../src/models/oms/oms-verification-error.js';
 import { createKeyHint } from '../../../src/models/oms/signing-key.js';
 import {
   verifyModelDirectory,
   verifyModelSignature,
 } from '../../../src/models/oms/verify-model.js';
 import { createKeyBundle, createTempModel, createTestKeys } from './oms-test-fixtures.js';
+import { refusal } from './oms-refusal.js';
 
 const keys = createTestKeys();
 const payloadType = 'application/vnd.in-toto+json';
 const sha = (text: string): string => createHash('sha256').update(text).digest('hex');
-
-function refusal(reason: string, says?: string | RegExp) {
-  return (error: unknown): boolean => {
-    assert.ok(isOmsVerificationError(error), `expected OmsVerificationError, got ${String(error)}`);
-    assert.equal(error.reason, reason, error.message);
-    if (typeof says === 'string') assert.equal(error.message, says);
-    else if (says !== undefined) assert.match(error.message, says);
-    return true;
-  };
-}
 
 /** An OMS v1.0 `files` statement over `resources`, its subject digest computed here. */
 function v1Statement(resources: { name: string; digest: string }[], method = 'files') {

@@ -8,26 +8,17 @@ import { mkdir, open, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { maxBundleBytes } from '../../../src/models/oms/oms-bundle.js';
-import { isOmsVerificationError } from '../../../src/models/oms/oms-verification-error.js';
 import { signModelDirectory } from '../../../src/models/oms/sign-model.js';
 import {
   verifyModelDirectory,
   verifyModelSignature,
 } from '../../../src/models/oms/verify-model.js';
+import { refusal } from './oms-refusal.js';
 import { createKeyBundle, createTempModel, createTestKeys } from './oms-test-fixtures.js';
 
 const keys = createTestKeys();
 const trust = { keys: [keys.publicPem] };
 const sha = (text: string): string => createHash('sha256').update(text).digest('hex');
-
-function refusal(reason: string, message: string) {
-  return (error: unknown): boolean => {
-    assert.ok(isOmsVerificationError(error), `expected OmsVerificationError, got ${String(error)}`);
-    assert.equal(error.reason, reason, error.message);
-    assert.equal(error.message, message);
-    return true;
-  };
-}
 
 async function model(
   t: { after: (fn: () => Promise<void>) => void },

@@ -1,21 +1,16 @@
 import { BastionError, isBastionError } from '../errors.js';
-import type { ModelRegistry } from '../models/model-registry.js';
-import type { ReadyVersion } from '../models/model-state.js';
-import type { HostTensor } from './engine.js';
-import { encodeBinaryElements } from './binary-tensor.js';
-import { classify } from './classification.js';
-import type { InferenceStats } from './inference-stats.js';
-import { v2DatatypeOf, type V2Datatype } from './datatypes.js';
-import type { BoundInferRequest } from './input-schema.js';
-import { encodeTensor, type JsonTensor } from './tensor-codec.js';
-import { tensorJson } from './tensor-json.js';
+import type { HostTensor } from '../inference/engine.js';
+import type { InferenceStats } from '../inference/inference-stats.js';
+import { classifyInSlices } from '../inference/classification.js';
+import type { BoundInferRequest } from '../inference/input-schema.js';
 import {
   createPolicyEnforcer,
-  type PolicyAdmission,
   type PolicyCaller,
   type PolicyEnforcer,
-  type PolicyReport,
 } from '../policy/policy-enforcer.js';
+import type { PolicyPrecheck } from '../policy/policy-precheck.js';
+import { type InferOutcome, outcomeOf, outputEntries } from './infer-response.js';
+import type { ServedVersion, ServingRegistry } from './serving-registry.js';
 
 /** One inference call, as the domain sees it (no HTTP). */
 export interface InferCall {
@@ -46,53 +41,22 @@ export interface InferCall {
   readonly maxJsonOutputElements?: number | undefined;
   /**
    * Validates and decodes the body for the chosen version in place of `ready.parser.parse`
-   * (the HTTP layer parses large JSON bodies on a worker thread this way).
+   * (the HTTP layer parses large bodies on a worker thread this way, which may also run the
+   * policy's input checks there: `prechecked`).
    */
-  readonly bind?: ((ready: ReadyVersion) => Promise<BoundInferRequest>) | undefined;
+  readonly bind?: ((ready: ServedVersion) => Promise<PrecheckedRequest>) | undefined;
 }
 
-/** An output answered in binary form: its bytes follow the JSON header, in output order. */
-export interface BinaryTensorHeader {
-  name: string;
-  datatype: V2Datatype;
-  shape: number[];
-  parameters: { binary_data_size: number };
-}
-
-/** The v2 infer response body (the JSON header when some outputs are binary). */
-export interface InferResponse {
-  model_name: string;
-  model_version: string;
-  id?: string;
-  outputs: (JsonTensor | BinaryTensorHeader)[];
-}
-
-/** What happened, for the audit log and metrics. */
-export interface InferOutcome {
-  /** The response document (built on first access; the route sends {@link InferOutcome.json}). */
-  readonly response: InferResponse;
-  /**
-   * `response` as JSON text, written straight from the output tensors (no intermediate arrays);
-   * byte for byte what `JSON.stringify(response)` gives.
-   */
-  json(): string;
-  /**
-   * The binary outputs' bytes in output order, to send after the JSON header; undefined when
-   * every output is JSON (then `response` is the whole answer).
-   */
-  readonly binary: readonly Uint8Array[] | undefined;
-  readonly version: number;
-  readonly rows: number | undefined;
-  readonly inferenceMs: number;
-  /** What the model's signed policy decided (OOD score, quota), when it has one. */
-  readonly policy?: PolicyReport;
-}
+/** A bound request, with what the version's policy computed from its inputs where it was bound. */
+export type PrecheckedRequest = BoundInferRequest & {
+  readonly prechecked?: PolicyPrecheck | undefined;
+};
 
 /** Hooks for metrics; all optional. */
 export interface InferenceHooks {
   /** Called once the model version is chosen, even if the request then fails. */
-  readonly onResolved?: (version: ReadyVersion) => void;
-  readonly onInference?: (version: ReadyVersion, ms: number) => void;
+  readonly onResolved?: (version: ServedVersion) => void;
+  readonly onInference?: (version: ServedVersion, ms: number) => void;
 }
 
 /** The inference path: resolve the version, validate, run, encode. */
@@ -107,7 +71,7 @@ export interface InferenceService {
 
 /** Dependencies of {@link createInferenceService}. */
 export interface InferenceServiceOptions {
-  readonly registry: ModelRegistry;
+  readonly registry: ServingRegistry;
   readonly log?: ((level: 'warn' | 'error', msg: string, fields?: object) => void) | undefined;
   /** Per-version statistics (Triton's statistics extension); nothing is recorded without it. */
   readonly stats?: InferenceStats | undefined;
@@ -128,21 +92,15 @@ export function createInferenceService(options: InferenceServiceOptions): Infere
       let inputMs: number | undefined;
       try {
         hooks.onResolved?.(ready);
-        const request =
+        const request: PrecheckedRequest =
           call.bind === undefined
             ? ready.parser.parse(call.body, call.binary)
             : await call.bind(ready);
         const policy = ready.policy;
-        let admission: PolicyAdmission | undefined;
-        if (policy !== undefined) {
-          admission = await enforcer.admit(
-            ready,
-            policy,
-            request,
-            request.explicitOutputs,
-            call.caller,
-          );
-        }
+        const admission =
+          policy === undefined
+            ? undefined
+            : await enforcer.admit(ready, policy, request, request.explicitOutputs, call.caller);
         const started = performance.now();
         inputMs = started - resolvedAt;
         const raw = await runWithDeadline(
@@ -158,39 +116,14 @@ export function createInferenceService(options: InferenceServiceOptions): Infere
         const outputs =
           policy === undefined || admission === undefined
             ? raw
-            : enforcer.finish(ready, policy, admission, raw, call.caller);
-        const hardening = admission?.full === false ? policy?.output : undefined;
-        const binary = request.binaryOutputs.size > 0 ? ([] as Uint8Array[]) : undefined;
-        assertJsonOutputSize(
-          outputs,
-          admission?.returned ?? request.outputs,
-          request.binaryOutputs,
-          call,
-        );
-        // Each output once: a tensor to write as JSON (pre-encoded when the policy rounds it),
-        // or the header of a binary one (its bytes in `binary`).
-        const entries = (admission?.returned ?? request.outputs).map((name): OutputEntry => {
-          const produced = outputs[name];
-          if (produced === undefined) {
-            throw new BastionError('INTERNAL', `the model produced no output "${name}"`);
-          }
-          const k = request.classification.get(name);
-          const tensor = k === undefined ? produced : classify(name, produced, k, ready.labels);
-          if (binary === undefined || !request.binaryOutputs.has(name)) {
-            if (hardening?.rounds(name) !== true) return { name, tensor };
-            const encoded = encodeTensor(name, tensor);
-            hardening.roundJson(name, encoded.data);
-            return { name, tensor, encoded };
-          }
-          const bytes = encodeBinaryElements(tensor);
-          binary.push(bytes);
-          const header: BinaryTensorHeader = {
-            name,
-            datatype: v2DatatypeOf(tensor.type),
-            shape: [...tensor.dims],
-            parameters: { binary_data_size: bytes.byteLength },
-          };
-          return { name, tensor, header };
+            : await enforcer.finish(ready, policy, admission, raw, call.caller);
+        const returned = admission?.returned ?? request.outputs;
+        assertJsonOutputSize(outputs, returned, request, call);
+        const classified = await classifyOutputs(returned, outputs, request, ready.labels);
+        const { entries, binary } = outputEntries(ready, request, returned, outputs, {
+          classified,
+          // A policy may round what it returns, unless the caller may see the full outputs.
+          hardening: admission?.full === false ? policy?.output : undefined,
         });
         const done = performance.now();
         stats?.recordSuccess(ready.model, ready.version, request.rows, {
@@ -198,19 +131,12 @@ export function createInferenceService(options: InferenceServiceOptions): Infere
           inputMs,
           outputMs: done - ran,
         });
-        let response: InferResponse | undefined;
-        return {
-          get response(): InferResponse {
-            response ??= responseOf(ready, request.id, entries);
-            return response;
-          },
-          json: () => responseJson(ready, request.id, entries),
-          binary,
+        return outcomeOf(ready, request.id, entries, binary, {
           version: ready.version,
           rows: request.rows,
           inferenceMs,
           ...(admission === undefined ? {} : { policy: admission.report }),
-        };
+        });
       } catch (error) {
         const failedAt = performance.now();
         // A request refused by validation spent its whole time there.
@@ -226,48 +152,11 @@ export function createInferenceService(options: InferenceServiceOptions): Infere
   };
 }
 
-interface OutputEntry {
-  readonly name: string;
-  readonly tensor: HostTensor;
-  /** The JSON form already built (a policy rounded its numbers). */
-  readonly encoded?: JsonTensor;
-  readonly header?: BinaryTensorHeader;
-}
-
-function responseOf(
-  ready: ReadyVersion,
-  id: string | undefined,
-  entries: readonly OutputEntry[],
-): InferResponse {
-  const response: InferResponse = {
-    model_name: ready.model,
-    model_version: String(ready.version),
-    outputs: entries.map((e) => e.header ?? e.encoded ?? encodeTensor(e.name, e.tensor)),
-  };
-  if (id !== undefined) response.id = id;
-  return response;
-}
-
-/** The same document as `JSON.stringify(responseOf(...))`, written directly. */
-function responseJson(
-  ready: ReadyVersion,
-  id: string | undefined,
-  entries: readonly OutputEntry[],
-): string {
-  const outputs = entries.map((e) => {
-    if (e.header !== undefined) return JSON.stringify(e.header);
-    if (e.encoded !== undefined) return JSON.stringify(e.encoded);
-    return tensorJson(e.name, e.tensor);
-  });
-  const head = `{"model_name":${JSON.stringify(ready.model)},"model_version":"${ready.version}"`;
-  return `${head}${id === undefined ? '' : `,"id":${JSON.stringify(id)}`},"outputs":[${outputs.join(',')}]}`;
-}
-
 /** @throws BastionError OUTPUT_TOO_LARGE when the JSON outputs exceed the call's bound. */
 function assertJsonOutputSize(
   outputs: Readonly<Record<string, HostTensor>>,
   names: readonly string[],
-  binary: ReadonlySet<string>,
+  request: Pick<BoundInferRequest, 'binaryOutputs' | 'classification'>,
   call: InferCall,
 ): void {
   const max = call.maxJsonOutputElements;
@@ -275,19 +164,40 @@ function assertJsonOutputSize(
   let elements = 0;
   for (const name of names) {
     const tensor = outputs[name];
-    if (tensor === undefined || binary.has(name)) continue;
-    elements += tensor.dims.reduce((a, b) => a * b, 1);
+    const k = request.classification.get(name);
+    if (tensor === undefined || (k === undefined && request.binaryOutputs.has(name))) continue;
+    const count = tensor.dims.reduce((a, b) => a * b, 1);
+    const classes = tensor.dims.at(-1) ?? 1;
+    elements += k === undefined || classes === 0 ? count : (count / classes) * k;
   }
   if (elements > max) {
     throw new BastionError(
       'OUTPUT_TOO_LARGE',
-      `the JSON outputs would hold ${elements} elements, more than the ${max} this server encodes as JSON; send fewer rows or ask for binary outputs (parameters.binary_data_output)`,
+      `the JSON outputs would hold ${elements} elements, more than the ${max} this server encodes as JSON; send fewer rows or ask for binary outputs (parameters.binary_data_output) without classification`,
     );
   }
 }
 
+/** The classified outputs among `names` (top-k strings), built in slices for large outputs. */
+async function classifyOutputs(
+  names: readonly string[],
+  outputs: Readonly<Record<string, HostTensor>>,
+  request: Pick<BoundInferRequest, 'classification'>,
+  labels: readonly string[] | undefined,
+): Promise<Map<string, HostTensor>> {
+  const classified = new Map<string, HostTensor>();
+  for (const name of names) {
+    const k = request.classification.get(name);
+    const produced = outputs[name];
+    if (k === undefined || produced === undefined) continue;
+    const tensor = classifyInSlices(name, produced, k, labels);
+    classified.set(name, tensor instanceof Promise ? await tensor : tensor);
+  }
+  return classified;
+}
+
 async function runWithDeadline(
-  ready: ReadyVersion,
+  ready: ServedVersion,
   feeds: Readonly<Record<string, HostTensor>>,
   outputs: readonly string[],
   caller: AbortController | AbortSignal | undefined,

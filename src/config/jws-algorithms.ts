@@ -1,4 +1,9 @@
-/** JWS algorithms accepted with asymmetric keys from a JWKS (file or URL). */
+/**
+ * The JWS algorithms Bastion knows: the one list that the config schema (`auth.algorithms`), the
+ * verifier's checks and the doctor derive from. `Ed25519` is the fully-specified name of `EdDSA`
+ * over Ed25519 (RFC 9864), which jose verifies under either name. It lives in `config/`, below
+ * `auth/`, because the config schema is built from it (the import graph only goes down).
+ */
 export const asymmetricAlgorithms = [
   'ES256',
   'ES384',
@@ -16,11 +21,21 @@ export const asymmetricAlgorithms = [
 /** JWS algorithms accepted only with an explicitly configured shared secret. */
 export const sharedSecretAlgorithms = ['HS256', 'HS384', 'HS512'] as const;
 
+/** Every JWS algorithm `auth.algorithms` may name (`none` is never one). */
+export const jwsAlgorithms = [...asymmetricAlgorithms, ...sharedSecretAlgorithms] as const;
+
+/** One of {@link jwsAlgorithms}. */
+export type JwsAlgorithm = (typeof jwsAlgorithms)[number];
+
 /** The algorithms pinned when none are configured (CONTRACT "Authentication"). */
-export const defaultAlgorithms: readonly string[] = Object.freeze(['ES256', 'EdDSA', 'RS256']);
+export const defaultAlgorithms: readonly JwsAlgorithm[] = Object.freeze([
+  'ES256',
+  'EdDSA',
+  'RS256',
+]);
 
 /** The default when a shared secret is configured and no algorithms are. */
-export const defaultSharedSecretAlgorithms: readonly string[] = Object.freeze(['HS256']);
+export const defaultSharedSecretAlgorithms: readonly JwsAlgorithm[] = Object.freeze(['HS256']);
 
 /** Minimum length of an HS* shared secret, in bytes (RFC 7518 §3.2 for HS256). */
 export const minSharedSecretBytes = 32;

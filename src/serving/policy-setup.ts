@@ -7,9 +7,13 @@ import type { Redis } from 'ioredis';
 import type { AuditEntry } from '../audit/audit-record.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { createPolicyMetrics } from '../metrics/policy-metrics.js';
-import { createExtractionWatch } from './extraction-watch.js';
-import { createPolicyEnforcer, type PolicyEnforcer } from './policy-enforcer.js';
-import { createFileQuotaStore, createRedisQuotaStore, type QuotaStore } from './query-quota.js';
+import { createExtractionWatch } from '../policy/extraction-watch.js';
+import { createPolicyEnforcer, type PolicyEnforcer } from '../policy/policy-enforcer.js';
+import {
+  createFileQuotaStore,
+  createRedisQuotaStore,
+  type QuotaStore,
+} from '../policy/query-quota.js';
 
 /** Options of {@link createPolicyServices}. */
 export interface PolicyServicesOptions {
