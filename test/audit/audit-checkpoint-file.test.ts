@@ -91,6 +91,8 @@ void describe('parseAuditCheckpoint', () => {
     ['an unsafe seq', text({ ...good, seq: 2 ** 53 }), wrongType],
     ['a string seq', text({ ...good, seq: '7' }), wrongType],
     ['an uppercase hash', text({ ...good, hash: 'AB'.repeat(32) }), wrongType],
+    ['a hash with a prefix', text({ ...good, hash: `z${'ab'.repeat(32)}` }), wrongType],
+    ['a hash with a suffix', text({ ...good, hash: `${'ab'.repeat(32)}z` }), wrongType],
     ['a short hash', text({ ...good, hash: 'ab'.repeat(31) }), wrongType],
     ['a numeric hash', text({ ...good, hash: 1 }), wrongType],
     ['a numeric mac', text({ ...good, mac: 1 }), wrongType],
@@ -137,6 +139,18 @@ void describe('checkpoint files', () => {
     assert.deepEqual(await readAuditCheckpoint(path, key), checkpoint);
   });
 
+  void it('durable writes close every file they open', async (t) => {
+    const d = await dir(t);
+    const path = join(d, 'checkpoint.json');
+    const openFiles = async () => (await readdir('/proc/self/fd')).length;
+    await writeAuditCheckpoint(path, checkpoint, true);
+    const before = await openFiles();
+    for (let i = 0; i < 30; i++) await writeAuditCheckpoint(path, checkpoint, true);
+    // A leak would leave 30 more descriptors; allow for the runner's own coming and going.
+    const grown = (await openFiles()) - before;
+    assert.ok(grown < 10, `${grown} more open files after 30 durable writes`);
+  });
+
   void it('reading: undefined when absent, the reason when unusable, the error otherwise', async (t) => {
     const d = await dir(t);
     assert.equal(await readAuditCheckpoint(join(d, 'none.json'), key), undefined);
@@ -179,6 +193,23 @@ void describe('createCheckpointKeeper', () => {
     assert.deepEqual(await readdir(d), ['checkpoint.json']);
   });
 
+  void it('close stamps the last head with the time of closing', async (t) => {
+    const d = await dir(t);
+    const path = join(d, 'checkpoint.json');
+    let ms = Date.parse('2026-03-04T00:00:00.000Z');
+    const keeper = createCheckpointKeeper(
+      path,
+      key,
+      () => new Date((ms += 1000)),
+      () => undefined,
+    );
+    keeper.update(head);
+    await keeper.close();
+    const cp = await readAuditCheckpoint(path, key);
+    assert.ok(typeof cp === 'object', `unusable checkpoint: ${JSON.stringify(cp)}`);
+    assert.equal(cp.ts, new Date(ms).toISOString(), 'written at close, not only when updated');
+  });
+
   void it('close without any head writes nothing', async (t) => {
     const d = await dir(t);
     const keeper = createCheckpointKeeper(join(d, 'checkpoint.json'), key, clock, () => undefined);
@@ -209,7 +240,7 @@ void describe('createCheckpointKeeper', () => {
       };
       poll();
     });
-    assert.ok(errors[0] instanceof Error);
+    assert.ok(errors[0] instanceof Error, 'errors[0] instanceof Error');
     await rm(path, { recursive: true });
     keeper.update({ ...head, seq: 2 });
     await keeper.close();

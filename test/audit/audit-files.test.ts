@@ -3,7 +3,7 @@
 // reader. Real files; records hashed here with node:crypto over sorted-key JSON.
 import assert from 'node:assert/strict';
 import { createHash, createHmac } from 'node:crypto';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
@@ -154,6 +154,17 @@ void describe('readLastLines', () => {
       size: 1,
       fromStart: true,
     });
+  });
+
+  void it('closes the file it reads', async (t) => {
+    const path = join(await dir(t), 'a.log');
+    await writeFile(path, 'a\nb\n');
+    const openFiles = async () => (await readdir('/proc/self/fd')).length;
+    await readLastLines(path, 1);
+    const before = await openFiles();
+    for (let i = 0; i < 30; i++) await readLastLines(path, 1);
+    const grown = (await openFiles()) - before;
+    assert.ok(grown < 10, `${grown} more open files after 30 reads`);
   });
 
   void it('reads back across 64 KiB chunks for long lines', async (t) => {
@@ -350,6 +361,8 @@ void describe('readAuditRecords', () => {
     assert.equal(matchesAuditFilter(r, { since: after }), false);
     assert.equal(matchesAuditFilter(r, { until: before }), false);
     assert.equal(matchesAuditFilter(r, { since: before, until: after }), true);
+    assert.equal(matchesAuditFilter(r, { since: before }), true);
+    assert.equal(matchesAuditFilter(r, { until: after }), true);
     assert.equal(matchesAuditFilter(r, {}), true);
     assert.equal(matchesAuditFilter(r, { sub: 'bob' }), false);
     assert.equal(matchesAuditFilter(r, { model: 'n' }), false);

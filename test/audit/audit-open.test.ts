@@ -68,7 +68,7 @@ function checkpointAt(
   file = path,
 ) {
   const line = lines[index];
-  assert.ok(line !== undefined);
+  assert.ok(line !== undefined, 'line !== undefined');
   const offset = Buffer.byteLength(text(lines.slice(0, index + 1)));
   return makeAuditCheckpoint(
     { log: path, file, offset, seq: line.seq, hash: line.hash },
@@ -171,6 +171,39 @@ void describe('checkAgainstCheckpoint', () => {
       `the records after the checkpoint do not verify: seq 4: hash does not match the record's contents (if the log is HMAC-keyed, give its key) (${path}:2)`,
     );
     assert.equal(await checkAgainstCheckpoint(path, cp, undefined, false), undefined);
+  });
+
+  void it('finds a head that is the last record of a rotated file, with no live file yet', async (t) => {
+    const d = await dir(t);
+    const path = join(d, 'audit.log');
+    // The head was seq 3 in audit.log; the file was then rotated after seq 3, nothing since.
+    const cp = checkpointAt(path, lines, 2, 'audit.log');
+    await writeFile(rotatedAuditPath(path, 3), text(lines.slice(0, 3)));
+    assert.equal(await checkAgainstCheckpoint(path, cp, undefined), undefined);
+    // And with records after it in a new live file.
+    await writeFile(path, text(lines.slice(3)));
+    assert.equal(await checkAgainstCheckpoint(path, cp, undefined), undefined);
+  });
+
+  void it('passes on a file system error other than a missing file', async (t) => {
+    const d = await dir(t);
+    await writeFile(join(d, 'not-a-folder'), 'x');
+    const path = join(d, 'not-a-folder', 'audit.log');
+    await assert.rejects(checkAgainstCheckpoint(path, checkpointAt(path, lines, 1), undefined), {
+      code: 'ENOTDIR',
+    });
+  });
+
+  void it('closes the log file it reads the head from', async (t) => {
+    const path = join(await dir(t), 'audit.log');
+    await writeFile(path, text(lines));
+    const cp = checkpointAt(path, lines, 3);
+    const openFiles = async () => (await readdir('/proc/self/fd')).length;
+    await checkAgainstCheckpoint(path, cp, undefined, false);
+    const before = await openFiles();
+    for (let i = 0; i < 30; i++) await checkAgainstCheckpoint(path, cp, undefined, false);
+    const grown = (await openFiles()) - before;
+    assert.ok(grown < 10, `${grown} more open files after 30 checks`);
   });
 
   void it('follows the head into the rotated file that holds it now', async (t) => {

@@ -64,6 +64,12 @@ void describe('normalizeAuditEntry', () => {
       event: 'request',
       outcome: 'allowed',
     });
+    assert.deepEqual(
+      normalizeAuditEntry(
+        entry({ status: null, durationMs: null, inputSha256: null, version: null, path: null }),
+      ),
+      { ...allNull, event: 'request', outcome: 'allowed' },
+    );
     assert.deepEqual(normalizeAuditEntry(entry({ sub: null, status: undefined, version: null })), {
       ...allNull,
       event: 'request',
@@ -205,6 +211,11 @@ void describe('normalizeAuditEntry', () => {
       { inputSha256: 5 },
       'audit entry: "inputSha256" must be 64 lowercase hex digits',
     ],
+    [
+      'a digest inside a list',
+      { inputSha256: ['ab'.repeat(32)] },
+      'audit entry: "inputSha256" must be 64 lowercase hex digits',
+    ],
   ];
   for (const [name, extra, message] of refused) {
     void it(`refuses ${name}`, () => {
@@ -278,6 +289,10 @@ void describe('parseAuditRecord', () => {
     ['no prevHash', record({ prevHash: undefined }), 'bad prevHash'],
     ['a long hash', record({ hash: 'f'.repeat(65) }), 'bad hash'],
     ['a numeric hash', record({ hash: 1 }), 'bad hash'],
+    // A one-element list would pass the patterns once turned into text.
+    ['a prevHash inside a list', record({ prevHash: [genesisHash] }), 'bad prevHash'],
+    ['a hash inside a list', record({ hash: ['f'.repeat(64)] }), 'bad hash'],
+    ['a ts inside a list', record({ ts: ['2026-01-01T00:00:00Z'] }), 'bad ts'],
     ...(
       [
         'requestId',

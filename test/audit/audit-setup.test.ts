@@ -4,7 +4,17 @@
 // A real pino logger writes into an array.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { chmod, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import {
+  chmod,
+  mkdir,
+  mkdtemp,
+  readdir,
+  readFile,
+  rm,
+  stat,
+  symlink,
+  writeFile,
+} from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -93,10 +103,12 @@ void describe('loadOrCreateAuditKey', () => {
     });
   });
 
-  void it('two starts at once end up with one key', async (t) => {
-    const path = join(await dir(t), 'audit-hmac.key');
+  void it('two starts at once end up with one key, and no temporary file is left', async (t) => {
+    const d = await dir(t);
+    const path = join(d, 'audit-hmac.key');
     const keys = await Promise.all([1, 2, 3, 4].map(() => loadOrCreateAuditKey(path)));
     for (const key of keys) assert.deepEqual(key, keys[0]);
+    assert.deepEqual(await readdir(d), ['audit-hmac.key']);
   });
 });
 
@@ -109,6 +121,7 @@ void describe('openGatewayAudit', () => {
     t.after(() => log.close());
     assert.equal(log.path, `${d}/logs/audit.log`);
     await log.append({ event: 'server.start', outcome: 'allowed' });
+    assert.equal(log.stats().syncs, 1, 'fsync always, by default');
     await log.close();
     const paths = auditStatePaths(cfg);
     // Keyed with the key it created: a log opened with that key continues the chain.
@@ -127,6 +140,7 @@ void describe('openGatewayAudit', () => {
         .map((l) => [l['auditPath'], l['checkpointFile']]),
       [[log.path, paths.checkpoint]],
     );
+    assert.equal(lines.filter((l) => l['level'] === 40).length, 0, 'no recovery warning');
   });
 
   void it('uses a configured key file, and refuses a short one naming it', async (t) => {
@@ -155,12 +169,68 @@ void describe('openGatewayAudit', () => {
   void it('recovery is logged with the head it starts from', async (t) => {
     const d = await dir(t);
     const { logger, lines } = capture();
+    const first = await openGatewayAudit(config(d), { logger, recover: false });
+    await first.append({ event: 'server.start', outcome: 'allowed' });
+    await first.close();
     const log = await openGatewayAudit(config(d), { logger, recover: true });
+    const head = log.checkpoint();
     await log.close();
     await turn();
     const warn = lines.find((l) => l['msg'] === 'audit log opened in recovery (--recover-audit)');
-    assert.ok(warn !== undefined);
+    assert.ok(warn !== undefined, 'no recovery warning');
     assert.equal(warn['level'], 40);
+    const logged = warn['auditHead'] as Record<string, unknown> | undefined;
+    assert.deepEqual([logged?.['seq'], logged?.['hash']], [head?.seq, head?.hash]);
+  });
+
+  void it('reports write failures and checkpoint failures to the log and the caller', async (t) => {
+    const d = await dir(t);
+    await mkdir(join(d, 'logs'), { recursive: true });
+    // /dev/full: every write fails with ENOSPC.
+    await symlink('/dev/full', join(d, 'logs', 'audit.log'));
+    const { logger, lines } = capture();
+    const failures: number[] = [];
+    const log = await openGatewayAudit(config(d), {
+      logger,
+      recover: false,
+      onWriteFailure: (n) => failures.push(n),
+    });
+    await assert.rejects(log.append({ event: 'server.start', outcome: 'allowed' }), {
+      code: 'AUDIT_WRITE_FAILED',
+    });
+    await log.close();
+    await turn();
+    assert.deepEqual(failures, [1]);
+    const failed = lines.find((l) => l['msg'] === 'AUDIT LOG WRITE FAILED');
+    assert.deepEqual(failed && [failed['level'], failed['records']], [50, 1]);
+    assert.match(String((failed?.['err'] as { message?: string } | undefined)?.message), /ENOSPC/);
+    // Without an onWriteFailure listener the failure is still logged.
+    const quiet = await openGatewayAudit(config(d), { logger, recover: false });
+    await assert.rejects(quiet.append({ event: 'server.start', outcome: 'allowed' }));
+    await quiet.close();
+    await turn();
+    assert.equal(lines.filter((l) => l['msg'] === 'AUDIT LOG WRITE FAILED').length, 2);
+  });
+
+  void it('a checkpoint that cannot be written is logged, the log goes on', async (t) => {
+    const d = await dir(t);
+    const folder = join(d, 'checkpoints');
+    await mkdir(folder);
+    const { logger, lines } = capture();
+    const log = await openGatewayAudit(config(d, [`checkpointFile: ${folder}/cp.json`]), {
+      logger,
+      recover: false,
+    });
+    // After the open, a file takes the folder's place: the checkpoint cannot be written.
+    await rm(folder, { recursive: true });
+    await writeFile(folder, 'x');
+    await log.append({ event: 'server.start', outcome: 'allowed' });
+    await log.close();
+    await turn();
+    const failed = lines.find((l) => l['msg'] === 'audit head checkpoint could not be written');
+    assert.ok(failed !== undefined, 'no checkpoint failure logged');
+    assert.equal(failed['level'], 50);
+    assert.ok(failed['err'] !== undefined, 'the error is logged');
   });
 
   void it('a numeric fsync setting is the interval policy', async (t) => {
@@ -175,13 +245,14 @@ void describe('openGatewayAudit', () => {
 });
 
 void describe('startAuditWitness', () => {
+  const witnessKey = Buffer.from('w'.repeat(32));
   void it('logs the keyed head every intervalSec, once more when stopped, then the totals', async (t) => {
     t.mock.timers.enable({ apis: ['setInterval'] });
     const d = await dir(t);
     const { logger, lines } = capture();
     const log = await createAuditLog({
       path: join(d, 'audit.log'),
-      hmacKey: Buffer.from('w'.repeat(32)),
+      hmacKey: witnessKey,
     });
     t.after(() => log.close());
     const heads = () => lines.filter((l) => l['msg'] === 'audit head checkpoint');
@@ -204,11 +275,12 @@ void describe('startAuditWitness', () => {
       { ...logged, ts: undefined, mac: undefined },
       { ...head, ts: undefined, mac: undefined },
     );
-    const parsed = parseAuditCheckpoint(JSON.stringify(logged), Buffer.from('w'.repeat(32)));
+    const parsed = parseAuditCheckpoint(JSON.stringify(logged), witnessKey);
     assert.equal(typeof parsed, 'object', typeof parsed === 'string' ? parsed : 'no checkpoint');
     t.mock.timers.tick(60_000);
     await turn();
     assert.equal(heads().length, 3);
+    await log.append({ event: 'server.start', outcome: 'allowed' });
     stop();
     await turn();
     assert.equal(heads().length, 4, 'once more when stopped');
@@ -222,11 +294,8 @@ void describe('startAuditWitness', () => {
         syncs: closed['syncs'],
         recordsPerSync: closed['recordsPerSync'],
       },
-      {
-        records: 1,
-        syncs: log.stats().syncs,
-        recordsPerSync: Math.round((1 / log.stats().syncs) * 10) / 10,
-      },
+      // Two records, each fdatasync'ed on its own: one record per sync.
+      { records: 2, syncs: 2, recordsPerSync: 1 },
     );
   });
 

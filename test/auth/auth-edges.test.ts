@@ -178,7 +178,7 @@ void describe('parsePrincipal', () => {
     assert.deepEqual([...p.scopes].sort(), ['a', 'b', 'c']);
     assert.equal(p.expiresAt, 2_000_000_000);
     assert.equal(p.tokenId, 'id-1');
-    assert.ok(Object.isFrozen(p));
+    assert.ok(Object.isFrozen(p), 'Object.isFrozen(p)');
     const scopes = p.scopes as Set<string>;
     const changes = [
       () => {
@@ -360,7 +360,7 @@ void describe('the verifier without a cache, and its option problems', () => {
     await assert.rejects(
       verifier.verify(`Bearer ${h}.${b64url('not json')}.${s}`),
       (error: unknown) => {
-        assert.ok(error instanceof AuthError);
+        assert.ok(error instanceof AuthError, 'error instanceof AuthError');
         return true;
       },
     );

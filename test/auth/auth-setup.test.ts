@@ -99,7 +99,7 @@ void describe('createAuthSetup with a JWKS file', () => {
     t.mock.timers.enable({ apis: ['Date'], now });
     const verifier = await jwksFileSetup(t, ['maxTokenBytes: 256']);
     const token = await sign(key, claims());
-    assert.ok(token.length > 256);
+    assert.ok(token.length > 256, 'token.length > 256');
     await refused(verifier, token, 'too_long');
   });
 
@@ -212,7 +212,7 @@ void describe('createAuthSetup with the development issuer', () => {
     const parsed = config(dir, ['devIssuer: true']);
     assert.equal(devIssuerStateDir(parsed), join(dir, 'dev-issuer'));
     const setup = await createAuthSetup(parsed);
-    assert.ok(setup.devIssuer !== undefined);
+    assert.ok(setup.devIssuer !== undefined, 'setup.devIssuer !== undefined');
     assert.equal(setup.devIssuer.issuer, 'bastion-dev');
     assert.equal(setup.devIssuer.audience, 'bastion');
     assert.equal(setup.devIssuer.jwksFile, join(dir, 'dev-issuer', 'jwks.json'));
@@ -230,7 +230,38 @@ void describe('createAuthSetup with the development issuer', () => {
   });
 });
 
+void describe('createAuthSetup with the development issuer and a fixed issuer', () => {
+  void it('mints and verifies the issuer and audience given to it', async (t) => {
+    t.mock.timers.enable({ apis: ['Date'], now });
+    const dir = await tempDir(t);
+    // The config file refuses this combination; the function keeps the two in step anyway.
+    const parsed = config(dir, ['devIssuer: true']);
+    const setup = await createAuthSetup({
+      ...parsed,
+      auth: { ...parsed.auth, issuer: 'https://dev.example', audience: 'gw' },
+    });
+    assert.ok(setup.devIssuer !== undefined, 'setup.devIssuer !== undefined');
+    assert.equal(setup.devIssuer.issuer, 'https://dev.example');
+    assert.equal(setup.devIssuer.audience, 'gw');
+    const token = await setup.devIssuer.mint({ sub: 'dev', scopes: [], ttlSec: 60 });
+    assert.equal((await setup.verifier.verify(`Bearer ${token}`)).sub, 'dev');
+  });
+});
+
 void describe('createAuthSetup refusals', () => {
+  void it('production without any issuer names what production needs, nothing more', async (t) => {
+    const dir = await tempDir(t);
+    const text = `stateDir: ${dir}\nauth:\n  clockToleranceSec: 30\n`;
+    const production = parseConfigText(text, join(dir, 'config.yaml'), { NODE_ENV: 'production' });
+    await assert.rejects(createAuthSetup(production), {
+      message: [
+        "auth.issuer: auth.issuer is required in production: set it to your identity provider's issuer",
+        'auth.audience: auth.audience is required in production: set it to the audience your tokens carry',
+        'auth.jwksFile: no token key source: set auth.jwksFile or auth.jwksUrl',
+      ].join('\n'),
+    });
+  });
+
   void it('no issuer at all in development names both fixes', async (t) => {
     const dir = await tempDir(t);
     await assert.rejects(createAuthSetup(config(dir, ['clockToleranceSec: 30'])), {

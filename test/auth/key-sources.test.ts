@@ -90,9 +90,9 @@ void describe('JWKS file key source', () => {
       await assert.rejects(
         createJwksFileKeySource({ kind: 'jwks-file', path }),
         (error: unknown) => {
-          assert.ok(error instanceof Error);
+          assert.ok(error instanceof Error, 'error instanceof Error');
           assert.equal(error.message, `auth.jwksFile ${path} could not be read as a JWKS`);
-          assert.ok(error.cause instanceof Error);
+          assert.ok(error.cause instanceof Error, 'error.cause instanceof Error');
           assert.equal(error.cause.message, 'the JWKS must hold public keys only');
           return true;
         },
@@ -100,7 +100,10 @@ void describe('JWKS file key source', () => {
     }
     await writeFile(path, 'not json');
     await assert.rejects(createJwksFileKeySource({ kind: 'jwks-file', path }), (error: unknown) => {
-      assert.ok(error instanceof Error && error.cause instanceof SyntaxError);
+      assert.ok(
+        error instanceof Error && error.cause instanceof SyntaxError,
+        'error instanceof Error && error.cause instanceof SyntaxError',
+      );
       return true;
     });
   });
@@ -177,9 +180,9 @@ void describe('JWKS URL key source failures', () => {
     server.fail();
     const source = createJwksUrlKeySource({ kind: 'jwks-url', url: new URL(server.url) });
     await assert.rejects(source.refresh(), (error: unknown) => {
-      assert.ok(error instanceof Error);
+      assert.ok(error instanceof Error, 'error instanceof Error');
       assert.equal(error.name, 'KeySourceUnavailableError');
-      assert.ok(error.cause instanceof Error);
+      assert.ok(error.cause instanceof Error, 'error.cause instanceof Error');
       return true;
     });
     await assert.rejects(
@@ -226,8 +229,8 @@ void describe('key-set fingerprints', () => {
     const ids = [...set.keys()];
     assert.equal(ids.length, 3);
     assert.equal(ids[0], 'a');
-    assert.ok(ids[1]?.startsWith('#["EC","P-256",'));
-    assert.ok(ids[2]?.startsWith('#["EC","P-256",'));
+    assert.ok(ids[1]?.startsWith('#["EC","P-256",'), 'ids[1]?.startsWith(\'#["EC","P-256",\')');
+    assert.ok(ids[2]?.startsWith('#["EC","P-256",'), 'ids[2]?.startsWith(\'#["EC","P-256",\')');
     assert.notEqual(ids[1], ids[2]);
     assert.equal(
       set.get('a'),
@@ -266,7 +269,10 @@ void describe('shared-secret key source', () => {
     assert.deepEqual(source.key, new Uint8Array(32).fill(7));
     const fresh = source.ensureFresh();
     const refreshed = source.refresh();
-    assert.ok(fresh instanceof Promise && refreshed instanceof Promise);
+    assert.ok(
+      fresh instanceof Promise && refreshed instanceof Promise,
+      'fresh instanceof Promise && refreshed instanceof Promise',
+    );
     await Promise.all([fresh, refreshed]);
     assert.throws(() => createSharedSecretKeySource({ kind: 'shared-secret', secret: 'short' }), {
       message: 'the auth shared secret has 5 bytes; use at least 32 random bytes',

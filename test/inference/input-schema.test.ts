@@ -56,7 +56,7 @@ void describe('a bound request', () => {
     assert.deepEqual(Object.keys(bound.feeds), ['a', 'b']);
     assert.equal(Object.getPrototypeOf(bound.feeds), null);
     const { a, b } = bound.feeds;
-    assert.ok(a !== undefined && b !== undefined);
+    assert.ok(a !== undefined && b !== undefined, 'a !== undefined && b !== undefined');
     assert.equal(a.type, 'float32');
     assert.deepEqual(a.dims, [2, 2]);
     assert.deepEqual([...(a.data as Float32Array)], [1, 2, 3, 4]);
@@ -79,7 +79,7 @@ void describe('a bound request', () => {
     assert.deepEqual(viaSchema.outputs, ['y', 'z']);
     assert.equal(viaSchema.elements, 6);
     const refused = parser.schema.safeParse({ inputs: [inputA([2, 2])] });
-    assert.ok(!refused.success);
+    assert.ok(!refused.success, '!refused.success');
     const issue = refused.error.issues[0];
     assert.equal(issue?.message, 'input "b" is missing');
     assert.deepEqual(issue.code === 'custom' ? issue.params : undefined, {
@@ -548,26 +548,40 @@ void describe('envelope bounds', () => {
     });
   }
 
-  void it('accepts every bound at its limit', () => {
-    const envelope = (body: object) => inferRequestEnvelope.safeParse(body).success;
-    assert.ok(envelope(good({ id: long(256) })));
-    assert.ok(envelope(good({ id: '' })));
-    assert.ok(envelope(withInputA({ name: long(256) })));
-    assert.ok(envelope(withInputA({ shape: [2 ** 31, 0] })));
-    assert.ok(envelope(withInputA({ shape: shapeOfRank(maxRank) })));
-    assert.ok(envelope(withInputA({ datatype: long(16) })));
-    assert.ok(envelope(withInputA({ datatype: 'F' })));
-    assert.ok(envelope(good({ parameters: { [long(128)]: long(4096), b: true, n: 1.5, k: 'v' } })));
-    assert.ok(
-      envelope(good({ outputs: [{ name: long(256), parameters: { binary_data: true } }] })),
-    );
-    assert.ok(envelope(good({ outputs: new Array(256).fill({ name: 'y' }) })));
-    assert.ok(!envelope(good({ outputs: new Array(257).fill({ name: 'y' }) })));
+  void it('accepts every bound at its limit, and refuses one past it', () => {
     const many = new Array<ReturnType<typeof inputB>>(256).fill(inputB(1));
-    assert.ok(envelope({ inputs: many }));
-    assert.ok(!envelope({ inputs: [...many, inputB(1)] }));
-    // A binary input needs no data.
-    assert.ok(envelope(withInputA({ data: undefined, parameters: { binary_data_size: 8 } })));
+    const cases: [string, object, boolean][] = [
+      ['an id of 256 characters', good({ id: long(256) }), true],
+      ['an empty id', good({ id: '' }), true],
+      ['an input name of 256 characters', withInputA({ name: long(256) }), true],
+      ['a dimension of 2^31', withInputA({ shape: [2 ** 31, 0] }), true],
+      ['rank maxRank', withInputA({ shape: shapeOfRank(maxRank) }), true],
+      ['a datatype of 16 characters', withInputA({ datatype: long(16) }), true],
+      ['a datatype of 1 character', withInputA({ datatype: 'F' }), true],
+      [
+        'parameters at their bounds, of every value type',
+        good({ parameters: { [long(128)]: long(4096), b: true, n: 1.5, k: 'v' } }),
+        true,
+      ],
+      [
+        'an output name of 256 characters',
+        good({ outputs: [{ name: long(256), parameters: { binary_data: true } }] }),
+        true,
+      ],
+      ['256 outputs', good({ outputs: new Array(256).fill({ name: 'y' }) }), true],
+      ['257 outputs', good({ outputs: new Array(257).fill({ name: 'y' }) }), false],
+      ['256 inputs', { inputs: many }, true],
+      ['257 inputs', { inputs: [...many, inputB(1)] }, false],
+      // A binary input needs no data.
+      [
+        'a binary input without data',
+        withInputA({ data: undefined, parameters: { binary_data_size: 8 } }),
+        true,
+      ],
+    ];
+    for (const [name, body, accepted] of cases) {
+      assert.equal(inferRequestEnvelope.safeParse(body).success, accepted, name);
+    }
   });
 
   void it('maxRank is 16', () => {

@@ -92,9 +92,12 @@ void describe('trusted identities', () => {
     const path = join(await dir(t), 'root.json');
     await writeFile(path, shipped);
     const trust = await loadKeylessTrust({ sigstoreTrustedRoot: path }, toPattern);
-    assert.ok(trust.sigstoreRoot !== undefined);
+    assert.ok(trust.sigstoreRoot !== undefined, 'trust.sigstoreRoot !== undefined');
     assert.equal(trust.sigstoreRoot.source, path);
-    assert.ok(trust.sigstoreRoot.material.tlogs.length > 0);
+    assert.ok(
+      trust.sigstoreRoot.material.tlogs.length > 0,
+      'trust.sigstoreRoot.material.tlogs.length > 0',
+    );
   });
 
   void it('an unreadable or invalid root file names the setting', async (t) => {
@@ -124,7 +127,10 @@ void describe('parseSigstoreTrustedRoot', () => {
   void it('accepts the shipped root and the versioned media type names', () => {
     const root = parse(shipped);
     assert.equal(root.source, 'root.json');
-    assert.ok(root.material.certificateAuthorities.length > 0);
+    assert.ok(
+      root.material.certificateAuthorities.length > 0,
+      'root.material.certificateAuthorities.length > 0',
+    );
     for (const mediaType of [
       'application/vnd.dev.sigstore.trustedroot+json;version=0.1',
       'application/vnd.dev.sigstore.trustedroot.v0.2+json',

@@ -34,8 +34,8 @@ void describe('signer keys', () => {
     const { publicKey } = ec('prime256v1');
     const pem = publicKey.export({ type: 'spki', format: 'pem' }) as string;
     const parsed = parsePublicKeyPem(`Public-Key: (256 bit)\nsome certtool text\n${pem}`);
-    assert.ok(parsed.equals(publicKey));
-    assert.ok(parsePublicKeyPem(pem).equals(publicKey));
+    assert.ok(parsed.equals(publicKey), 'parsed.equals(publicKey)');
+    assert.ok(parsePublicKeyPem(pem).equals(publicKey), 'parsePublicKeyPem(pem).equals(publicKey)');
     assert.throws(
       () => parsePublicKeyPem('not a key'),
       refusal('unsupported', 'trusted key is not a PEM public key'),
@@ -50,11 +50,11 @@ void describe('signer keys', () => {
   void it('a trusted key may be PEM, a public KeyObject or a private one (its public half)', () => {
     const { publicKey, privateKey } = ec('secp384r1');
     const pem = publicKey.export({ type: 'spki', format: 'pem' }) as string;
-    assert.ok(createTrustedKey(pem).equals(publicKey));
+    assert.ok(createTrustedKey(pem).equals(publicKey), 'createTrustedKey(pem).equals(publicKey)');
     assert.equal(createTrustedKey(publicKey), publicKey);
     const fromPrivate = createTrustedKey(privateKey);
     assert.equal(fromPrivate.type, 'public');
-    assert.ok(fromPrivate.equals(publicKey));
+    assert.ok(fromPrivate.equals(publicKey), 'fromPrivate.equals(publicKey)');
     assert.throws(() => createTrustedKey(ec('secp256k1').publicKey), unsupportedKey);
     assert.throws(() => createTrustedKey(ec('secp256k1').privateKey), unsupportedKey);
   });

@@ -78,7 +78,10 @@ void describe('parseOmsBundle', () => {
         },
       }),
     );
-    assert.ok(chain.material.kind === 'certificate-chain');
+    assert.ok(
+      chain.material.kind === 'certificate-chain',
+      "chain.material.kind === 'certificate-chain'",
+    );
     assert.deepEqual(chain.material.certificates.map(String), ['leaf', 'ca']);
     const keylessJson = bundle({ verificationMaterial: { certificate: { rawBytes: b64('c') } } });
     const keyless = parse(keylessJson);
