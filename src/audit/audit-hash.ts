@@ -21,9 +21,13 @@ import { auditRecordFields, type AuditRecord } from './audit-record.js';
 export const minHmacKeyBytes = 32;
 
 function scalarJson(value: unknown): string {
-  if (typeof value === 'number' && !Number.isFinite(value)) {
-    throw new TypeError('canonical JSON: numbers must be finite (RFC 8785)');
+  if (typeof value === 'number') {
+    if (!Number.isFinite(value)) {
+      throw new TypeError('canonical JSON: numbers must be finite (RFC 8785)');
+    }
+    return String(value); // what JSON.stringify writes for a finite number (-0 as "0")
   }
+  if (value === null) return 'null';
   return JSON.stringify(value);
 }
 

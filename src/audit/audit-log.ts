@@ -190,9 +190,17 @@ export async function createAuditLog(options: AuditLogOptions): Promise<AuditLog
     const records: AuditRecord[] = [];
     let text = '';
     for (const item of batch) {
-      const unsigned = { ...item.body, seq: ++seq, ts: item.ts, prevHash };
-      const { hash, line } = serializeAuditRecord(unsigned, hmacKey);
-      records.push({ ...unsigned, hash });
+      // One object per record: `hash` is not part of what is hashed, so it is filled in after.
+      const record: { -readonly [K in keyof AuditRecord]: AuditRecord[K] } = {
+        ...item.body,
+        seq: ++seq,
+        ts: item.ts,
+        prevHash,
+        hash: '',
+      };
+      const { hash, line } = serializeAuditRecord(record, hmacKey);
+      record.hash = hash;
+      records.push(record);
       text += `${line}\n`;
       prevHash = hash;
     }

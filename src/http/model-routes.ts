@@ -254,7 +254,7 @@ function metadataOf(ready: ServedVersion, versions: string[]) {
 function binderOf(
   request: FastifyRequest,
   pool: JsonParsePool,
-): (ready: ServedVersion) => Promise<BoundInferRequest> {
+): (ready: ServedVersion) => BoundInferRequest | Promise<BoundInferRequest> {
   const body = request.body;
   if (body instanceof DeferredJsonBody || body instanceof DeferredBinaryBody) {
     return async (ready) => {
@@ -271,6 +271,6 @@ function binderOf(
   const json = binary === undefined ? body : binary.header;
   return (ready) => {
     takeModelFields(json, ready.model, ready.version);
-    return Promise.resolve(ready.parser.parse(json, binary?.binary));
+    return ready.parser.parse(json, binary?.binary);
   };
 }

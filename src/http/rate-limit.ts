@@ -57,6 +57,8 @@ export const rateLimitPlugin = definePlugin(
       },
       max: (request, key) => {
         if (key.startsWith('ip:')) return options.unauthenticatedPerMinute;
+        // keyGenerator named the model in the key exactly when it has its own limit.
+        if (!key.includes(':model:')) return options.requestsPerMinute;
         return overrideOf(request) ?? options.requestsPerMinute;
       },
       onExceeded: () => options.onLimited?.(),

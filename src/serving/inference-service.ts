@@ -46,7 +46,8 @@ export interface InferCall {
    * (the HTTP layer parses large bodies on a worker thread this way, which may also run the
    * policy's input checks there: `prechecked`).
    */
-  readonly bind?: ((ready: ServedVersion) => Promise<PrecheckedRequest>) | undefined;
+  readonly bind?:
+    ((ready: ServedVersion) => PrecheckedRequest | Promise<PrecheckedRequest>) | undefined;
 }
 
 /** A bound request, with what the version's policy computed from its inputs where it was bound. */
@@ -94,10 +95,10 @@ export function createInferenceService(options: InferenceServiceOptions): Infere
       let inputMs: number | undefined;
       try {
         hooks.onResolved?.(ready);
-        const request: PrecheckedRequest =
-          call.bind === undefined
-            ? ready.parser.parse(call.body, call.binary)
-            : await call.bind(ready);
+        // A small body binds synchronously: no promise, no extra turn.
+        const bound =
+          call.bind === undefined ? ready.parser.parse(call.body, call.binary) : call.bind(ready);
+        const request: PrecheckedRequest = bound instanceof Promise ? await bound : bound;
         const policy = ready.policy;
         const admission =
           policy === undefined
