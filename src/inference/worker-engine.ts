@@ -35,6 +35,7 @@ import {
   type WorkerEngineOptions,
   type WorkerReady,
 } from './worker-job.js';
+import { createRestartPolicy } from './restart-policy.js';
 import { spawnModelWorker } from './worker-spawn.js';
 
 export { failureMessage } from './worker-job.js';
@@ -80,18 +81,16 @@ export async function createWorkerEngine(
   const queue: Job[] = [];
   let nextId = 1;
   let runs = 0;
-  let restarts = 0;
   let inFlight = 0;
   let messages = 0;
   let dispatched = 0;
   let meanRunMs: number | undefined;
-  let crashStreak = 0;
   let pendingCrash: TestCrashMode | undefined;
   let scheduled = false;
   let running = false; // true once the initial pool is up; deaths before that fail creation
   let closing: Promise<void> | undefined;
   let drained: (() => void) | undefined;
-  const restartTimers = new Set<NodeJS.Timeout>();
+  const restartPolicy = createRestartPolicy();
 
   function settle(job: Job, outcome: () => void): void {
     if (job.settled) return;
@@ -195,17 +194,9 @@ export async function createWorkerEngine(
   }
 
   function scheduleRestart(reason: string): void {
-    restarts += 1;
-    crashStreak += 1;
     log(`${label}: replacing a model worker (${reason})`);
     hooks.onWorkerRestart?.(label, reason);
-    // Back off when workers keep dying before finishing any run (a poisoned host, say).
-    const delay = crashStreak <= 1 ? 0 : Math.min(100 * 2 ** (crashStreak - 2), 5_000);
-    const timer = setTimeout(() => {
-      restartTimers.delete(timer);
-      startSlot();
-    }, delay);
-    restartTimers.add(timer);
+    restartPolicy.schedule(startSlot); // backs off while workers keep dying (restart-policy.ts)
   }
 
   function finish(slot: Slot, message: Extract<WorkerMessage, { type: 'results' }>): void {
@@ -219,7 +210,7 @@ export async function createWorkerEngine(
         continue;
       }
       if ('outputs' in outcome) {
-        crashStreak = 0;
+        restartPolicy.succeeded();
         slot.runs += 1;
         if (slot.runs > 1) {
           meanRunMs =
@@ -354,8 +345,7 @@ export async function createWorkerEngine(
         drained = resolve;
       });
     }
-    for (const timer of restartTimers) clearTimeout(timer);
-    restartTimers.clear();
+    restartPolicy.cancel();
     const workers = [...slots].map((slot) => {
       slot.state = 'retired';
       return slot.worker.terminate();
@@ -390,7 +380,7 @@ export async function createWorkerEngine(
       inFlight,
       concurrency: poolSize,
       runs,
-      restarts,
+      restarts: restartPolicy.restarts,
     }),
     handoffStats: (): HandoffStats => ({
       messages,
