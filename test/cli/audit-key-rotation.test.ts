@@ -6,13 +6,13 @@
  * single-host steps) starts a new chain; every chain verifies with its own key.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { it, type TestContext } from 'node:test';
 import { tempDir } from '../helpers/gateway.js';
-import { bin, copyDemoModels, root, verifyWithCli } from '../helpers/observe.js';
+import { copyDemoModels, root, verifyWithCli } from '../helpers/observe.js';
+import { spawnServe } from '../helpers/serve-process.js';
 
 /** `bastion serve` until it listens, then SIGTERM; resolves with the exit code and stderr. */
 function serveOnce(
@@ -20,14 +20,7 @@ function serveOnce(
   config: string,
   extra: readonly string[] = [],
 ): Promise<{ code: number | null; stderr: string }> {
-  const child = spawn(process.execPath, [bin, 'serve', '--config', config, ...extra], {
-    cwd: root,
-    env: { ...process.env, NODE_ENV: '' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  t.after(() => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  });
+  const child = spawnServe(t, config, extra);
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d: Buffer) => {

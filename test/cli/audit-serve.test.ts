@@ -1,7 +1,6 @@
 // The audit log's tamper evidence with the shipped defaults, end to end: a real `bastion serve`
 // child over real files, stopped by SIGKILL or SIGTERM, tampered with while stopped, restarted.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
@@ -10,7 +9,6 @@ import { parseConfigText } from '../../src/config/load-config.js';
 import { startupProblems } from '../../src/server.js';
 import { tempDir } from '../helpers/gateway.js';
 import {
-  bin,
   copyDemoModels,
   defaultCheckpoint,
   readAudit,
@@ -18,6 +16,7 @@ import {
   runCli,
   verifyWithCli,
 } from '../helpers/observe.js';
+import { spawnServe } from '../helpers/serve-process.js';
 
 const irisInput = JSON.stringify({
   inputs: [{ name: 'features', shape: [1, 4], datatype: 'FP32', data: [6.4, 3.2, 4.5, 1.5] }],
@@ -37,14 +36,7 @@ async function serve(
   config: string,
   extra: readonly string[] = [],
 ): Promise<Serve | { code: number | null; stderr: string }> {
-  const child = spawn(process.execPath, [bin, 'serve', '--config', config, ...extra], {
-    cwd: root,
-    env: { ...process.env, NODE_ENV: '' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  t.after(() => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  });
+  const child = spawnServe(t, config, extra);
   const exited = new Promise<number | null>((resolve) => {
     child.once('exit', (code) => {
       resolve(code);

@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { describe, it } from 'node:test';
 import { tempDir } from '../helpers/gateway.js';
-import { bin, copyDemoModels, root, runCli } from '../helpers/observe.js';
+import { copyDemoModels, root, runCli } from '../helpers/observe.js';
+import { spawnServe } from '../helpers/serve-process.js';
 import { missingBinary } from '../helpers/system-tools.js';
 import { startRedisServer } from '../helpers/redis-server.js';
 
@@ -14,14 +15,7 @@ async function serve(
   t: { after: (fn: () => void) => void },
   config: string,
 ): Promise<{ child: ChildProcess; port: number }> {
-  const child = spawn(process.execPath, [bin, 'serve', '--config', config], {
-    cwd: root,
-    env: { ...process.env, NODE_ENV: '' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  t.after(() => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  });
+  const child = spawnServe(t, config);
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   const lines = createInterface({ input: child.stdout });

@@ -32,6 +32,16 @@ const hs = async (f: DoctorFixture, secret: string | Uint8Array) =>
     auth: `auth:\n  issuer: https://issuer.test/\n  audience: bastion\n  algorithms: [HS256]\n  hsSecretFile: ${JSON.stringify(await f.secret('hs.key', secret))}`,
   });
 
+/** The fixture's config once `path` (under its folder; made empty when `create`) has `mode`. */
+function withMode(path: string, mode: number, create = false) {
+  return async (f: DoctorFixture): Promise<Readonly<Config>> => {
+    const file = join(f.dir, path);
+    if (create) await writeFile(file, '');
+    await chmod(file, mode);
+    return f.config();
+  };
+}
+
 /** The trusted key moved into a folder of `mode`. */
 async function keyInFolder(f: DoctorFixture, mode: number): Promise<Readonly<Config>> {
   const folder = join(f.dir, 'shared-keys');
@@ -104,33 +114,17 @@ const cases: Case[] = [
   },
   {
     id: 'high:file-writable-by-others',
-    bad: async (f) => {
-      await chmod(join(f.dir, 'publisher.pub.pem'), 0o666);
-      return f.config();
-    },
+    bad: withMode('publisher.pub.pem', 0o666),
     good: ok,
   },
   {
     id: 'high:file-writable-by-others',
-    bad: async (f) => {
-      const log = join(f.dir, 'audit/audit.log');
-      await writeFile(log, '');
-      await chmod(log, 0o666);
-      return f.config();
-    },
-    good: async (f) => {
-      const log = join(f.dir, 'audit/audit.log');
-      await writeFile(log, '');
-      await chmod(log, 0o600);
-      return f.config();
-    },
+    bad: withMode('audit/audit.log', 0o666, true),
+    good: withMode('audit/audit.log', 0o600, true),
   },
   {
     id: 'high:file-writable-by-others',
-    bad: async (f) => {
-      await chmod(join(f.dir, 'audit'), 0o777);
-      return f.config();
-    },
+    bad: withMode('audit', 0o777),
     good: ok,
   },
   {
@@ -141,10 +135,7 @@ const cases: Case[] = [
   },
   {
     id: 'medium:file-writable-by-group',
-    bad: async (f) => {
-      await chmod(join(f.dir, 'jwks.json'), 0o664);
-      return f.config();
-    },
+    bad: withMode('jwks.json', 0o664),
     good: ok,
   },
   {
@@ -173,10 +164,7 @@ const cases: Case[] = [
   },
   {
     id: 'medium:secret-readable-by-others',
-    bad: async (f) => {
-      await chmod(join(f.dir, 'audit-hmac.key'), 0o644);
-      return f.config();
-    },
+    bad: withMode('audit-hmac.key', 0o644),
     good: ok,
   },
   {

@@ -2,7 +2,8 @@
  * A real `bastion serve` child process for probe and signal tests: its JSON log lines parsed as
  * they arrive, and a way to wait for one.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, type ChildProcessByStdio, spawn } from 'node:child_process';
+import type { Readable } from 'node:stream';
 import { createInterface } from 'node:readline';
 import type { TestContext } from 'node:test';
 import { bin, root } from './observe.js';
@@ -22,13 +23,17 @@ export interface ServeProcess {
   stderr(): string;
 }
 
-/** Spawns `bastion serve --config FILE`; killed (SIGKILL) when the test ends if still running. */
-export function startServe(
-  t: TestContext,
+/**
+ * Spawns `bastion serve --config FILE [extra…]` with piped output and NODE_ENV cleared; killed
+ * (SIGKILL) when the test ends if still running.
+ */
+export function spawnServe(
+  t: { after: (fn: () => void) => void },
   config: string,
+  extra: readonly string[] = [],
   env: Record<string, string> = {},
-): ServeProcess {
-  const child = spawn(process.execPath, [bin, 'serve', '--config', config], {
+): ChildProcessByStdio<null, Readable, Readable> {
+  const child = spawn(process.execPath, [bin, 'serve', '--config', config, ...extra], {
     cwd: root,
     env: { ...process.env, NODE_ENV: '', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -36,6 +41,16 @@ export function startServe(
   t.after(() => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   });
+  return child;
+}
+
+/** {@link spawnServe}, with its log lines parsed and waited for. */
+export function startServe(
+  t: TestContext,
+  config: string,
+  env: Record<string, string> = {},
+): ServeProcess {
+  const child = spawnServe(t, config, [], env);
   const exited = new Promise<number | null>((resolve) => {
     child.once('exit', (code) => {
       resolve(code);
