@@ -88,7 +88,20 @@ test('a worker crash mid-batch fails exactly the requests that worker held', asy
   }
   const outcomes = await Promise.allSettled(runs);
   const failed = outcomes.flatMap((o, i) => (o.status === 'rejected' ? [i + 1] : []));
-  assert.deepEqual(failed, [1, 2, 3, 4, 5], 'the crashed worker held requests 1–5');
+  // The worker posts the answers it has every postEveryMs, so on a slow host 1 and 2 may have
+  // been answered before 3 crashed it: those stand. What it still held, 3 through 5, fails.
+  const first = failed[0] ?? 0;
+  assert.ok(first >= 1 && first <= 3, `the first failed request is 1, 2 or 3 (got ${first})`);
+  assert.deepEqual(
+    failed,
+    [1, 2, 3, 4, 5].filter((n) => n >= first),
+    'the crashed worker held the requests from its first unanswered one through 5',
+  );
+  assert.deepEqual(
+    outcomes.slice(0, first - 1).map((o) => (o.status === 'fulfilled' ? plain(o.value.y) : 'x')),
+    [1, 2].filter((n) => n < first).map((n) => [n, -n]),
+    'answers posted before the crash are delivered',
+  );
   for (const o of outcomes) {
     if (o.status === 'rejected') assert.equal((o.reason as BastionError).code, 'INFERENCE_FAILED');
   }
