@@ -145,14 +145,18 @@ void describe('backpressure on a slow model', () => {
     const engine = engineOf(gw, 'slow');
     await waitFor('an idle engine', () => engine.stats().inFlight === 0);
     const runsBefore = engine.stats().runs;
+    // Everything the second request needs is ready before the first starts: it must reach the
+    // queue within one run of the first, however loaded the host.
+    const authorization = `Bearer ${await gw.token()}`;
+    const secondBody = slowBody(rows, 2);
 
     const first = gw.post('/v2/models/slow/infer', slowBody(rows, 1));
     await waitFor('the first request to run', () => engine.stats().inFlight === 1);
     const controller = new AbortController();
     const queued = fetch(`${gw.url}/v2/models/slow/infer`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${await gw.token()}` },
-      body: slowBody(rows, 2),
+      headers: { 'content-type': 'application/json', authorization },
+      body: secondBody,
       signal: controller.signal,
     }).then(
       (res) => res.status,
