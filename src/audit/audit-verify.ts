@@ -14,7 +14,7 @@
 import { computeAuditHash } from './audit-hash.js';
 import { readAuditLines } from './audit-lines.js';
 import type { AuditCheckpoint } from './audit-checkpoint.js';
-import { genesisHash, parseAuditRecord } from './audit-record.js';
+import { type AuditRecord, genesisHash, parseAuditRecord } from './audit-record.js';
 
 /** Options for {@link verifyAuditFiles}. */
 export interface VerifyAuditOptions {
@@ -57,6 +57,18 @@ export interface AuditVerifyResult {
   readonly lastHash?: string;
 }
 
+/** The first problem found: the seq it is about, and what is wrong. */
+interface Problem {
+  readonly seq: number;
+  readonly what: string;
+}
+
+/** The last record verified. */
+interface Link {
+  readonly seq: number;
+  readonly hash: string;
+}
+
 /**
  * Verifies `paths`, in order, as one chain (e.g. `[audit.log.000000001234, audit.log]`).
  * Reads each file as a stream; an unreadable file is reported, not thrown.
@@ -65,18 +77,17 @@ export async function verifyAuditFiles(
   paths: readonly string[],
   options: VerifyAuditOptions = {},
 ): Promise<AuditVerifyResult> {
-  const { hmacKey, anchorHash, checkpoint } = options;
+  const { checkpoint } = options;
   let checkpointSeen = false;
   const segments: AuditSegmentStart[] = [];
   let records = 0;
   let firstSeq = 0;
-  let prev: { seq: number; hash: string } | undefined;
-  const keyHint = hmacKey === undefined ? ' (if the log is HMAC-keyed, give its key)' : '';
-  const bad = (seq: number, where: string, what: string): AuditVerifyResult => ({
+  let prev: Link | undefined;
+  const bad = (problem: Problem, where: string): AuditVerifyResult => ({
     ok: false,
     records,
-    firstBadSeq: seq,
-    message: `seq ${seq}: ${what} (${where})`,
+    firstBadSeq: problem.seq,
+    message: `seq ${problem.seq}: ${problem.what} (${where})`,
     segments,
   });
 
@@ -88,90 +99,142 @@ export async function verifyAuditFiles(
         lineNo++;
         const where = `${path}:${lineNo}`;
         const expectedSeq = prev === undefined ? 1 : prev.seq + 1;
-        if (!line.terminated) return bad(expectedSeq, where, 'truncated last line');
-        let value: unknown;
-        try {
-          value = JSON.parse(line.text);
-        } catch {
-          return bad(expectedSeq, where, 'line is not valid JSON');
-        }
-        const record = parseAuditRecord(value);
-        if (typeof record === 'string')
-          return bad(expectedSeq, where, `malformed record: ${record}`);
-        if (computeAuditHash(record, hmacKey) !== record.hash) {
-          return bad(record.seq, where, `hash does not match the record's contents${keyHint}`);
-        }
-        const restart = record.event === 'audit.segment' && record.prevHash === genesisHash;
-        if (restart) {
-          if (prev !== undefined && record.seq <= prev.seq) {
-            return bad(expectedSeq, where, `segment record goes back to seq ${record.seq}`);
-          }
-          segments.push({ seq: record.seq, reason: record.reason ?? '' });
-        } else if (prev === undefined) {
-          if (anchorHash !== undefined) {
-            if (record.prevHash !== anchorHash) {
-              return bad(record.seq, where, 'prevHash does not match the anchor hash');
-            }
-            if (options.anchorSeq !== undefined && record.seq !== options.anchorSeq + 1) {
-              return bad(
-                options.anchorSeq + 1,
-                where,
-                `the record after the anchor is seq ${record.seq}, not seq ${options.anchorSeq + 1}`,
-              );
-            }
-          } else if (record.seq !== 1 || record.prevHash !== genesisHash) {
-            return bad(
-              1,
-              where,
-              `chain starts at seq ${record.seq}, not at seq 1 with the genesis prevHash: earlier records are missing (give the previous file first, or --anchor)`,
-            );
-          }
-        } else if (record.seq !== expectedSeq) {
-          return bad(
-            Math.min(expectedSeq, record.seq),
-            where,
-            record.seq > expectedSeq
-              ? `missing or out of order: the next record is seq ${record.seq}`
-              : `out of order: found seq ${record.seq} after seq ${prev.seq}`,
-          );
-        } else if (record.prevHash !== prev.hash) {
-          return bad(
-            record.seq,
-            where,
-            'prevHash does not match the previous record (inserted or replaced)',
-          );
-        }
-        if (prev === undefined) {
-          firstSeq = record.seq;
-          if (checkpoint !== undefined && checkpoint.seq < firstSeq) {
-            return bad(
-              checkpoint.seq,
-              where,
-              `the checkpoint's head (seq ${checkpoint.seq}) comes before the first record given (seq ${firstSeq}); give the file that holds it`,
-            );
-          }
-        }
-        if (checkpoint !== undefined && record.seq === checkpoint.seq) {
-          if (record.hash !== checkpoint.hash) {
-            return bad(
-              record.seq,
-              where,
-              `head differs from the checkpoint (written ${checkpoint.ts}): the checkpoint's record seq ${checkpoint.seq} has hash ${checkpoint.hash}, the log's has ${record.hash}`,
-            );
-          }
-          checkpointSeen = true;
-        }
+        const record = recordOf(line, expectedSeq, options.hmacKey);
+        if (!('hash' in record)) return bad(record, where);
+        const broken = linkProblem(record, prev, expectedSeq, options);
+        if (broken !== undefined) return bad(broken, where);
+        if (isSegmentStart(record)) segments.push({ seq: record.seq, reason: record.reason ?? '' });
+        const unlike = checkpointProblem(record, prev === undefined, checkpoint);
+        if (unlike !== undefined) return bad(unlike, where);
+        if (prev === undefined) firstSeq = record.seq;
+        if (checkpoint !== undefined && record.seq === checkpoint.seq) checkpointSeen = true;
         prev = { seq: record.seq, hash: record.hash };
         records++;
       }
     } catch (error) {
-      return bad(
-        prev === undefined ? 1 : prev.seq + 1,
-        path,
-        `cannot read file: ${(error as Error).message}`,
-      );
+      const seq = prev === undefined ? 1 : prev.seq + 1;
+      return bad({ seq, what: `cannot read file: ${(error as Error).message}` }, path);
     }
   }
+  return verdictAtEnd({ records, firstSeq, prev, segments, checkpointSeen }, options);
+}
+
+/** A line's record, with its hash checked, or why it is not one. */
+function recordOf(
+  line: { readonly text: string; readonly terminated: boolean },
+  expectedSeq: number,
+  hmacKey: Uint8Array | undefined,
+): AuditRecord | Problem {
+  if (!line.terminated) return { seq: expectedSeq, what: 'truncated last line' };
+  let value: unknown;
+  try {
+    value = JSON.parse(line.text);
+  } catch {
+    return { seq: expectedSeq, what: 'line is not valid JSON' };
+  }
+  const record = parseAuditRecord(value);
+  if (typeof record === 'string') return { seq: expectedSeq, what: `malformed record: ${record}` };
+  if (computeAuditHash(record, hmacKey) !== record.hash) {
+    const keyHint = hmacKey === undefined ? ' (if the log is HMAC-keyed, give its key)' : '';
+    return { seq: record.seq, what: `hash does not match the record's contents${keyHint}` };
+  }
+  return record;
+}
+
+/** An `audit.segment` record with the genesis `prevHash`: the chain legitimately restarts. */
+function isSegmentStart(record: AuditRecord): boolean {
+  return record.event === 'audit.segment' && record.prevHash === genesisHash;
+}
+
+/** Whether `record` follows `prev` (or, first, the anchor or the genesis). */
+function linkProblem(
+  record: AuditRecord,
+  prev: Link | undefined,
+  expectedSeq: number,
+  options: VerifyAuditOptions,
+): Problem | undefined {
+  if (isSegmentStart(record)) {
+    return prev !== undefined && record.seq <= prev.seq
+      ? { seq: expectedSeq, what: `segment record goes back to seq ${record.seq}` }
+      : undefined;
+  }
+  if (prev === undefined) return firstLinkProblem(record, options);
+  if (record.seq !== expectedSeq) {
+    return {
+      seq: Math.min(expectedSeq, record.seq),
+      what:
+        record.seq > expectedSeq
+          ? `missing or out of order: the next record is seq ${record.seq}`
+          : `out of order: found seq ${record.seq} after seq ${prev.seq}`,
+    };
+  }
+  if (record.prevHash !== prev.hash) {
+    return {
+      seq: record.seq,
+      what: 'prevHash does not match the previous record (inserted or replaced)',
+    };
+  }
+  return undefined;
+}
+
+/** Whether the first record given continues the anchor, or starts the chain. */
+function firstLinkProblem(record: AuditRecord, options: VerifyAuditOptions): Problem | undefined {
+  const { anchorHash, anchorSeq } = options;
+  if (anchorHash === undefined) {
+    return record.seq !== 1 || record.prevHash !== genesisHash
+      ? {
+          seq: 1,
+          what: `chain starts at seq ${record.seq}, not at seq 1 with the genesis prevHash: earlier records are missing (give the previous file first, or --anchor)`,
+        }
+      : undefined;
+  }
+  if (record.prevHash !== anchorHash) {
+    return { seq: record.seq, what: 'prevHash does not match the anchor hash' };
+  }
+  if (anchorSeq !== undefined && record.seq !== anchorSeq + 1) {
+    return {
+      seq: anchorSeq + 1,
+      what: `the record after the anchor is seq ${record.seq}, not seq ${anchorSeq + 1}`,
+    };
+  }
+  return undefined;
+}
+
+/** Whether `record` disagrees with the checkpoint (or, first, comes after its head). */
+function checkpointProblem(
+  record: AuditRecord,
+  first: boolean,
+  checkpoint: AuditCheckpoint | undefined,
+): Problem | undefined {
+  if (checkpoint === undefined) return undefined;
+  if (first && checkpoint.seq < record.seq) {
+    return {
+      seq: checkpoint.seq,
+      what: `the checkpoint's head (seq ${checkpoint.seq}) comes before the first record given (seq ${record.seq}); give the file that holds it`,
+    };
+  }
+  if (record.seq === checkpoint.seq && record.hash !== checkpoint.hash) {
+    return {
+      seq: record.seq,
+      what: `head differs from the checkpoint (written ${checkpoint.ts}): the checkpoint's record seq ${checkpoint.seq} has hash ${checkpoint.hash}, the log's has ${record.hash}`,
+    };
+  }
+  return undefined;
+}
+
+/** What the chain read whole amounts to: empty, truncated against the checkpoint, or intact. */
+function verdictAtEnd(
+  read: {
+    readonly records: number;
+    readonly firstSeq: number;
+    readonly prev: Link | undefined;
+    readonly segments: readonly AuditSegmentStart[];
+    readonly checkpointSeen: boolean;
+  },
+  options: VerifyAuditOptions,
+): AuditVerifyResult {
+  const { records, firstSeq, prev, segments } = read;
+  const { checkpoint } = options;
   if (prev === undefined) {
     if (options.allowEmpty === true && checkpoint === undefined) {
       return { ok: true, records: 0, message: 'intact: no records after the anchor', segments };
@@ -179,7 +242,7 @@ export async function verifyAuditFiles(
     const what = checkpoint === undefined ? '' : truncation(0, checkpoint);
     return { ok: false, records: 0, message: `no audit records found${what}`, segments };
   }
-  if (checkpoint !== undefined && !checkpointSeen) {
+  if (checkpoint !== undefined && !read.checkpointSeen) {
     return {
       ok: false,
       records,
