@@ -104,6 +104,23 @@ void describe('audit writer files', () => {
     await other.close();
   });
 
+  void it('writes at most 4096 records per batch: one turn of 8193 appends is three writes', async (t) => {
+    const path = join(await dir(t), 'audit.log');
+    const log = await createAuditLog({ path });
+    // All appended in one turn: the writer starts after it, so only its batch cap splits them.
+    const appended = Array.from({ length: 2 * 4096 + 1 }, (_, i) => log.append(entry(`s${i}`)));
+    const records = await Promise.all(appended);
+    assert.deepEqual(
+      records.map((r) => r.seq),
+      records.map((_, i) => i + 1),
+    );
+    assert.deepEqual(log.stats(), { records: 8193, writes: 3, syncs: 3 });
+    await log.close();
+    const result = await verifyAuditFiles([path]);
+    assert.equal(result.ok, true, result.message);
+    assert.equal(result.records, 8193);
+  });
+
   void it('rotates only when the next batch would pass maxBytes, never an empty file', async (t) => {
     const d = await dir(t);
     const path = join(d, 'audit.log');
