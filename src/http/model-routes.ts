@@ -2,6 +2,7 @@ import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { definePlugin } from './define-plugin.js';
 import { BastionError } from '../errors.js';
+import { clientClosedError } from '../inference/abort-error.js';
 import { Cancellation } from '../inference/cancellation.js';
 import { v2DatatypeOf } from '../inference/datatypes.js';
 import type { TensorSpec } from '../inference/engine.js';
@@ -173,9 +174,7 @@ function armOnClose(reply: FastifyReply): (cancellation: Cancellation) => () => 
   return (cancellation) => {
     const onClose = (): void => {
       if (!reply.raw.writableFinished) {
-        cancellation.abort(
-          new BastionError('CLIENT_CLOSED_REQUEST', 'the client closed the request'),
-        );
+        cancellation.abort(clientClosedError());
       }
     };
     if (reply.raw.destroyed || reply.raw.socket?.destroyed === true) onClose();

@@ -10,6 +10,11 @@ export function abortError(signal: AbortSignal): BastionError {
   return abortReasonError(signal.reason);
 }
 
+/** The reason a request is cancelled with when its client goes away. */
+export function clientClosedError(): BastionError {
+  return new BastionError('CLIENT_CLOSED_REQUEST', 'the client closed the request');
+}
+
 /** {@link abortError} for a cancellation's reason (see `cancellation.ts`). */
 export function abortReasonError(reason: unknown): BastionError {
   if (isBastionError(reason)) return reason;

@@ -1,7 +1,7 @@
 import { BastionError, isBastionError } from '../errors.js';
 import type { HostTensor } from '../inference/engine.js';
 import type { InferenceStats } from '../inference/inference-stats.js';
-import { abortReasonError } from '../inference/abort-error.js';
+import { abortReasonError, clientClosedError } from '../inference/abort-error.js';
 import { Cancellation } from '../inference/cancellation.js';
 import { classifyInSlices } from '../inference/classification.js';
 import type { BoundInferRequest } from '../inference/input-schema.js';
@@ -222,7 +222,7 @@ async function runWithDeadline(
     );
   }, timeoutMs);
   const onCallerAbort = (): void => {
-    cancellation.abort(new BastionError('CLIENT_CLOSED_REQUEST', 'the client closed the request'));
+    cancellation.abort(clientClosedError());
   };
   if (callerSignal?.aborted === true) onCallerAbort();
   else callerSignal?.addEventListener('abort', onCallerAbort, { once: true });
