@@ -7,7 +7,7 @@ import {
   type KeyObject,
 } from 'node:crypto';
 import { cp, readFile } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { SignJWT, type JWK } from 'jose';
 import {
@@ -18,8 +18,8 @@ import {
 import { createTestKey, startJwksServer, type TestKey } from '../auth/auth-fixtures.js';
 import { startEdgeGateway, type EdgeGateway } from '../helpers/edge-gateway.js';
 import { createCleanup, tempDir } from '../helpers/gateway.js';
+import { demoModels } from '../helpers/observe.js';
 
-const demoModels = resolve(import.meta.dirname, '../../models');
 const irisBody = JSON.stringify({
   inputs: [{ name: 'features', shape: [1, 4], datatype: 'FP32', data: [5.1, 3.5, 1.4, 0.2] }],
 });

@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { copyFile, mkdir, writeFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -20,8 +20,7 @@ import {
   writeModel,
   type TestGateway,
 } from '../helpers/gateway.js';
-
-const demoModels = resolve(import.meta.dirname, '../../models');
+import { demoModels } from '../helpers/observe.js';
 
 interface InferBody {
   outputs: { name: string; datatype: string; shape: number[]; data: number[] }[];

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { cp, readFile, writeFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { buildIdentityModel } from '../../scripts/onnx/onnx-builder.js';
 import { float16Bits } from '../../src/inference/float16.js';
@@ -13,8 +13,7 @@ import {
   type TestGateway,
 } from '../helpers/gateway.js';
 import { datatypeRoundTrips } from '../helpers/datatype-cases.js';
-
-const demoModels = resolve(import.meta.dirname, '../../models');
+import { demoModels } from '../helpers/observe.js';
 
 interface OutputHeader {
   name: string;

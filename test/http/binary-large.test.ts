@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { cp, readFile } from 'node:fs/promises';
 import { request as httpRequest } from 'node:http';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import { buildIdentityModel } from '../../scripts/onnx/onnx-builder.js';
@@ -19,8 +19,7 @@ import {
   writeModel,
   type TestGateway,
 } from '../helpers/gateway.js';
-
-const demoModels = resolve(import.meta.dirname, '../../models');
+import { demoModels } from '../helpers/observe.js';
 
 interface Answer {
   status: number;

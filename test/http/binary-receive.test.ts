@@ -8,18 +8,8 @@ import { PassThrough } from 'node:stream';
 import { describe, it } from 'node:test';
 import { receiveBinaryBody } from '../../src/http/binary-receive.js';
 import { BastionError } from '../../src/errors.js';
-
-/** A deterministic PRNG (mulberry32), so that a failure can be replayed from its seed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+// A seeded PRNG, so that a failure can be replayed from its seed.
+import { mulberry32 } from '../../scripts/onnx/prng.js';
 
 /** `body` as a stream that delivers it in random chunks (with an inflated stream's counter). */
 function streamOf(body: Buffer, random: () => number, encoded = false): PassThrough {
@@ -44,7 +34,7 @@ const isCode = (code: string) => (error: unknown) =>
 void describe('receiveBinaryBody', () => {
   void it('equals concatenate, hash and split, on random bodies and chunkings', async () => {
     const seed = Number(process.env.BASTION_SEED ?? Date.now() % 1e9);
-    const random = prng(seed);
+    const random = mulberry32(seed);
     for (let round = 0; round < 60; round++) {
       const size = Math.floor(random() * (round % 3 === 0 ? 300_000 : 3000));
       const body = randomBytes(size);
@@ -75,7 +65,7 @@ void describe('receiveBinaryBody', () => {
   });
 
   void it('stops reading past the limit when the length is not known', async () => {
-    const stream = streamOf(randomBytes(5000), prng(1));
+    const stream = streamOf(randomBytes(5000), mulberry32(1));
     await assert.rejects(
       receiveBinaryBody(stream, { headerLength: 4, declaredLength: undefined, limit: 4096 }),
       isCode('BODY_TOO_LARGE'),
@@ -89,7 +79,7 @@ void describe('receiveBinaryBody', () => {
       (e: unknown) => isCode('INVALID_BINARY_DATA')(e) && /only 9 bytes/.test(String(e)),
     );
     await assert.rejects(
-      receiveBinaryBody(streamOf(Buffer.alloc(9), prng(2)), {
+      receiveBinaryBody(streamOf(Buffer.alloc(9), mulberry32(2)), {
         headerLength: 10,
         declaredLength: undefined,
         limit: 100,
@@ -101,7 +91,7 @@ void describe('receiveBinaryBody', () => {
   void it('refuses a body that does not match its declared length', async () => {
     for (const actual of [99, 101]) {
       await assert.rejects(
-        receiveBinaryBody(streamOf(Buffer.alloc(actual), prng(actual)), {
+        receiveBinaryBody(streamOf(Buffer.alloc(actual), mulberry32(actual)), {
           headerLength: 10,
           declaredLength: 100,
           limit: 1000,

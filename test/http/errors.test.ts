@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { cp } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import {
   createCleanup,
@@ -9,8 +9,8 @@ import {
   writeModel,
   type TestGateway,
 } from '../helpers/gateway.js';
+import { demoModels } from '../helpers/observe.js';
 
-const demoModels = resolve(import.meta.dirname, '../../models');
 const iris = (data: unknown, shape: unknown = [1, 4], datatype: unknown = 'FP32') => ({
   inputs: [{ name: 'features', shape, datatype, data }],
 });

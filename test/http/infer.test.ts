@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { buildIdentityModel } from '../../scripts/onnx/onnx-builder.js';
 import {
@@ -10,8 +9,7 @@ import {
   type TestGateway,
 } from '../helpers/gateway.js';
 import { datatypeRoundTrips } from '../helpers/datatype-cases.js';
-
-const demoModels = resolve(import.meta.dirname, '../../models');
+import { demoModels } from '../helpers/observe.js';
 
 interface InferBody {
   model_name: string;

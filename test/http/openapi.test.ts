@@ -10,8 +10,8 @@ import { Ajv2020 } from 'ajv/dist/2020.js';
 import { parse as parseYaml } from 'yaml';
 import { registeredRoutes } from '../../src/http/openapi.js';
 import { createCleanup, startGateway, type TestGateway } from '../helpers/gateway.js';
+import { demoModels } from '../helpers/observe.js';
 
-const demoModels = resolve(import.meta.dirname, '../../models');
 const oipDocument = resolve(
   import.meta.dirname,
   '../../../shared/vectors/oip/open_inference_rest.yaml',

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { cp, writeFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
@@ -13,8 +13,8 @@ import {
 import { missingBinary } from '../helpers/system-tools.js';
 import { createCleanup, tempDir } from '../helpers/gateway.js';
 import { startRedisServer } from '../helpers/redis-server.js';
+import { demoModels } from '../helpers/observe.js';
 
-const demoModels = resolve(import.meta.dirname, '../../models');
 const requestsPerMinute = 5;
 
 /** A repository with iris (its config.yaml sets `requestsPerMinute: 2`) and mlp (no override). */

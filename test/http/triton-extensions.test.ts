@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { copyFile, mkdir, readdir, writeFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { IRIS_CLASSES } from '../../scripts/demo-models/iris-model.js';
 import { signModelDirectory } from '../../src/models/oms/sign-model.js';
@@ -12,9 +12,7 @@ import {
   type TestGateway,
 } from '../helpers/gateway.js';
 import { createTestKeys } from '../models/oms/oms-test-fixtures.js';
-import { readAudit } from '../helpers/observe.js';
-
-const demoModels = resolve(import.meta.dirname, '../../models');
+import { demoModels, readAudit } from '../helpers/observe.js';
 
 interface Duration {
   count: number;

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { cp, mkdir, rm, symlink, writeFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { buildIdentityModel } from '../../scripts/onnx/onnx-builder.js';
 import { builtInTuning } from '../../src/config/tuning-defaults.js';
@@ -11,8 +11,7 @@ import { readUnsignedVersion } from '../../src/models/version-files.js';
 import { createInferenceService } from '../../src/serving/inference-service.js';
 import { createServingRegistry } from '../../src/serving/serving-registry.js';
 import { tempDir, writeModel } from '../helpers/gateway.js';
-
-const demoModels = resolve(import.meta.dirname, '../../models');
+import { demoModels } from '../helpers/observe.js';
 
 function registryOver(repo: string, events: ModelEvent[] = []) {
   return createServingRegistry({

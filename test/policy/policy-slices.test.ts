@@ -20,6 +20,8 @@ import { compileModelPolicy } from '../../src/policy/model-policy.js';
 import { createPolicyEnforcer } from '../../src/policy/policy-enforcer.js';
 import { precheckInputs } from '../../src/policy/policy-precheck.js';
 import { parsePolicyText } from '../../src/policy/policy-schema.js';
+// A seeded PRNG, so that a failure can be replayed from its seed.
+import { mulberry32 } from '../../scripts/onnx/prng.js';
 
 const signature: ModelSignature = {
   inputs: [
@@ -29,17 +31,6 @@ const signature: ModelSignature = {
   outputs: [{ name: 'probabilities', type: 'float32', dims: [-1, 3] }],
 };
 
-/** A deterministic PRNG (mulberry32), so that a failure can be replayed from its seed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 const seed = Number(process.env.BASTION_SEED ?? Date.now() % 1e9);
 
 const f32 = (dims: number[], data: Float32Array): HostTensor => ({ type: 'float32', dims, data });
@@ -104,7 +95,7 @@ void describe('input constraints, at once and in slices', () => {
   for (const [which, c] of constraints.entries()) {
     for (const finiteOnly of [true, false]) {
       void it(`refuses the first element the reference refuses (bounds ${which}, finiteOnly ${finiteOnly}, seed ${seed})`, async () => {
-        const random = prng(seed + which * 2 + (finiteOnly ? 1 : 0));
+        const random = mulberry32(seed + which * 2 + (finiteOnly ? 1 : 0));
         const check = compile(policyText(c, finiteOnly)).checkInputs;
         for (let round = 0; round < 40; round++) {
           const rows = round % 4 === 0 ? 70_000 : 1 + Math.floor(random() * 50);
@@ -160,7 +151,7 @@ void describe('input constraints, at once and in slices', () => {
 
 void describe('OOD score, near-boundary count, hash and hardening in slices', () => {
   const rows = sliceElements; // four slices of rows for a 4-wide input
-  const random = prng(seed + 7);
+  const random = mulberry32(seed + 7);
   const features = Float32Array.from({ length: rows * 4 }, () => random() * 8);
   const scores = Float32Array.from({ length: rows * 3 }, () => random());
 
