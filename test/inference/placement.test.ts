@@ -130,6 +130,32 @@ test('an inline model whose runs exceed the bound moves to the pool', async (t) 
   assert.deepEqual(plain((await engine.run(n(5), ['y'])).y), [5], 'the pool serves it now');
 });
 
+test('a tiny inline model is not demoted when its runs wait behind other work in the event loop', async (t) => {
+  const engine = await place(identity, 'auto', 2);
+  t.after(() => engine.close());
+  assert.equal(engine.placement(), 'inline');
+  const seen: number[] = [];
+  // What a busy gateway does: other requests' parsing and runs take the turn before this run's.
+  // Each wait blocks the loop 5 ms (over the 2 ms bound) before the run itself (microseconds).
+  const busy = (): void => {
+    const until = performance.now() + 5;
+    while (performance.now() < until);
+  };
+  for (let i = 0; i < 5; i++) {
+    setImmediate(busy);
+    const started = performance.now();
+    await engine.run({ x: f32Rows(1, 2, 3) }, ['y']);
+    seen.push(performance.now() - started);
+  }
+  assert.ok(
+    seen.every((ms) => ms >= 5),
+    `each run waited behind the 5 ms of other work: ${seen.map((ms) => ms.toFixed(1)).join(', ')} ms`,
+  );
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  assert.equal(engine.placement(), 'inline', 'the wait is not the run: no demotion');
+  assert.equal(engine.placementDetails().poolStarted, false, 'no pool was asked for');
+});
+
 test('an explicit poolSize wins over measurement', async (t) => {
   const inline = await place(heavy, 0);
   const pooled = await place(identity, 1);
