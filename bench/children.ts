@@ -74,6 +74,8 @@ export interface RunningServer {
    * (`bastion_audit_records_total`, `bastion_audit_fsyncs_total`); undefined without one.
    */
   auditCounts(): Promise<AuditCounts | undefined>;
+  /** A scrape of Bastion's metrics listener; undefined without one. */
+  metricsText(): Promise<string | undefined>;
   /** The server process's resident set size, bytes. */
   rssBytes(): Promise<number>;
   /** Profiles the server's main thread while `during` runs; writes the `.cpuprofile` to `file`. */
@@ -96,6 +98,11 @@ export async function startServer(
     );
   }
   const exited = once(child, 'exit');
+  const { metricsPort } = message;
+  const scrape = async (): Promise<string | undefined> =>
+    metricsPort === undefined
+      ? undefined
+      : (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
   return {
     name: spec.name,
     url: `http://127.0.0.1:${message.port}`,
@@ -108,10 +115,10 @@ export async function startServer(
       if (message.type !== 'cpu') throw new Error(`server ${spec.name}: no CPU figure`);
       return message.micros;
     },
+    metricsText: scrape,
     async auditCounts() {
-      if (message.metricsPort === undefined) return undefined;
-      const res = await fetch(`http://127.0.0.1:${message.metricsPort}/metrics`);
-      const text = await res.text();
+      const text = await scrape();
+      if (text === undefined) return undefined;
       const records = scrapeValue(text, 'bastion_audit_records_total');
       const fsyncs = scrapeValue(text, 'bastion_audit_fsyncs_total');
       return records === undefined || fsyncs === undefined ? undefined : { records, fsyncs };

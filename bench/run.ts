@@ -379,6 +379,18 @@ async function main(): Promise<void> {
       }
     }
 
+    // Where each Bastion server's models ran by the end (poolSize auto may have demoted one).
+    const placements: Record<string, string[]> = {};
+    for (const s of serverList) {
+      const text = await s.metricsText();
+      if (text === undefined) continue;
+      placements[s.name] = [
+        ...text.matchAll(
+          /^bastion_model_placement\{model="([^"]+)",version="([^"]+)",placement="([^"]+)"\} 1$/gm,
+        ),
+      ].map((m) => `${m[1]}:${m[2]} ${m[3]}`);
+    }
+
     // Event loop under a saturated slow model: rows such that one run takes ≥ 50 ms (aim 80).
     let slowRows = 64;
     let runMs = await timeOneRun(models.slow, modelWidth.slow, slowRows);
@@ -473,6 +485,8 @@ async function main(): Promise<void> {
     process.stdout.write(
       `${markdownTable(healthHeader, healthCells(health)).replace(/\|/g, ' ')}\n\n`,
     );
+    for (const [name, list] of Object.entries(placements))
+      process.stdout.write(`placement at the end, ${name}: ${list.join(', ') || '–'}\n`);
     for (const g of goals)
       process.stdout.write(`${g.met ? 'MET   ' : 'NOT MET'}  ${g.goal}: ${g.measured}\n`);
     printProfiles(profiles);
@@ -487,13 +501,14 @@ async function main(): Promise<void> {
       scenarios: rows,
       health,
       goals,
+      placements,
       raw: { http: Object.fromEntries(http), inProcess: Object.fromEntries(inProcess) },
       profiles,
     };
     await writeFile(join(resultsDir, `${stamp}.json`), `${JSON.stringify(json, null, 2)}\n`);
     await writeFile(
       join(resultsDir, `${stamp}.md`),
-      markdown({ started, host, rows, health, goals, profiles }),
+      markdown({ started, host, rows, health, goals, profiles, placements }),
     );
     log(`wrote bench/results/${stamp}.json and .md`);
   } finally {
@@ -534,6 +549,7 @@ function markdown(report: {
   health: HealthFigure[];
   goals: GoalCheck[];
   profiles: StageProfile[];
+  placements: Record<string, string[]>;
 }): string {
   const { host } = report;
   return `# Bastion bench — ${report.started.toISOString()}${quick ? ' (quick)' : ''}
@@ -549,8 +565,11 @@ alternating order between rounds; figures are medians over rounds, (min–max) o
 - **b** — naive Fastify + onnxruntime-node, inference inline on the event loop, no auth, audit,
   metrics or logging (\`bench/naive-server.ts\`), own process.
 - **c** — Bastion (\`createGateway\`): JWT auth with a valid token, validation, audit log with
-  \`fsync: always\`, metrics on, info-level JSON logging to /dev/null, one worker per model
-  (\`poolSize: 1\`, 1 intra-op thread), own process.
+  \`fsync: always\`, metrics on, info-level JSON logging to /dev/null, the default placement
+  (\`poolSize: auto\`; 1 intra-op thread) unless the scenario names another, own process. Where
+  each server's models ran at the end: ${Object.entries(report.placements)
+    .map(([name, list]) => `${name}: ${list.join(', ') || '–'}`)
+    .join('; ')}.
 - Load: autocannon in its own process, one request = one row; throughput in rows/s (= req/s).
   Latencies in ms, measured per response by the load generator.
 
