@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { Principal } from './principal.js';
 
 /** Options of {@link createVerifiedTokenCache}. */
@@ -82,7 +82,8 @@ export function createVerifiedTokenCache(
   }
 
   return {
-    keyFor: (token) => createHash('sha256').update(token).digest('base64url'),
+    // One-shot `hash` (Node ≥ 20.12): no Hash object per request; the same digest.
+    keyFor: (token) => hash('sha256', token, 'base64url'),
     has: (key, nowMs) => live(key, nowMs) !== undefined,
     get(key, nowMs) {
       const entry = live(key, nowMs);

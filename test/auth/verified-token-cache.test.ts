@@ -28,6 +28,8 @@ describe('createVerifiedTokenCache', () => {
     assert.notEqual(key, 'a.b.c');
     assert.equal(key, cache.keyFor('a.b.c'));
     assert.equal(Buffer.from(key, 'base64url').length, 32);
+    // `printf a.b.c | openssl dgst -sha256 -binary | base64url`
+    assert.equal(key, 'hF4wRIgJ4ryJWOsCW_x5UjXROwd6U9DDq70jhRcNybg');
   });
 
   it('serves an entry until min(exp, ttl), counting hits and misses', () => {
