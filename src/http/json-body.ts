@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { definePlugin } from './define-plugin.js';
 import { routeConfigOf } from './request-state.js';
@@ -21,7 +21,7 @@ export class DeferredJsonBody {
 
 /** Records the SHA-256 of the whole raw body on the request, for the audit log. */
 export function recordInputDigest(request: FastifyRequest, bytes: Uint8Array): void {
-  request.inputSha256 = createHash('sha256').update(bytes).digest('hex');
+  request.inputSha256 = hash('sha256', bytes, 'hex'); // one-shot: no Hash object per request
 }
 
 // A key can only be `__proto__` or `constructor` if its bytes spell it, or spell it with \u
