@@ -4,7 +4,7 @@ import { stringify } from 'yaml';
 import { fitMahalanobis } from '../policy/ood-detector.js';
 import { parsePolicyText } from '../policy/policy-schema.js';
 import { parseCsvRows, parseNpyRows } from '../policy/training-rows.js';
-import { exitCodes, parseCommandArgs, type CliCommand } from './cli-io.js';
+import { exitCodes, parseCommandArgs, type CliCommand, type CliIo } from './cli-io.js';
 
 const usage = `usage: bastion policy fit --data FILE.csv|FILE.npy --input NAME [--columns 0,1,...]
                          [--quantile 0.99] [--slack 0.25] [--action log|flag|reject] [--bounds]
@@ -27,8 +27,30 @@ export const policyCommand: CliCommand = async (argv, io) => {
     io.stderr(`bastion policy: expected "fit" or "check"; ${usage}`);
     return exitCodes.usage;
   }
-  const parsed = parseCommandArgs(
-    rest,
+  return fit(rest, io);
+};
+
+/** `bastion policy fit`: checks the command line, then fits the rows and prints the policy. */
+async function fit(argv: readonly string[], io: CliIo): Promise<number> {
+  const parsed = parseFitArgs(argv, io);
+  if (parsed === exitCodes.usage) return parsed;
+  const { values } = parsed;
+  if (values.help) {
+    io.stdout(usage);
+    return exitCodes.ok;
+  }
+  const settings = fitSettings(values);
+  if (settings.problems.length > 0) {
+    io.stderr(`bastion policy fit: ${settings.problems.join('; ')}`);
+    return exitCodes.usage;
+  }
+  return fitAndPrint(values, settings, io);
+}
+
+/** Parses `fit`'s options strictly; on a malformed line, says why and returns the usage code. */
+function parseFitArgs(argv: readonly string[], io: CliIo) {
+  return parseCommandArgs(
+    argv,
     {
       options: {
         data: { type: 'string' },
@@ -44,12 +66,20 @@ export const policyCommand: CliCommand = async (argv, io) => {
     usage,
     io,
   );
-  if (parsed === exitCodes.usage) return parsed;
-  const { values } = parsed;
-  if (values.help) {
-    io.stdout(usage);
-    return exitCodes.ok;
-  }
+}
+
+/** The options of `bastion policy fit`, as parsed. */
+type FitValues = Exclude<ReturnType<typeof parseFitArgs>, typeof exitCodes.usage>['values'];
+
+/** The numbers `fit` runs with, and what is wrong with the command line (empty when nothing). */
+interface FitSettings {
+  readonly quantile: number;
+  readonly slack: number;
+  readonly columns: number[] | undefined;
+  readonly problems: string[];
+}
+
+function fitSettings(values: FitValues): FitSettings {
   const quantile = Number(values.quantile);
   const slack = Number(values.slack);
   const problems = [
@@ -65,40 +95,19 @@ export const policyCommand: CliCommand = async (argv, io) => {
   if (columns?.some((c) => !Number.isInteger(c) || c < 0) === true) {
     problems.push('--columns must be zero-based column numbers separated by commas');
   }
-  if (problems.length > 0) {
-    io.stderr(`bastion policy fit: ${problems.join('; ')}`);
-    return exitCodes.usage;
-  }
+  return { quantile, slack, columns, problems };
+}
+
+/** Reads the rows, fits them and prints the policy sections; a bad file is a usage error. */
+async function fitAndPrint(values: FitValues, settings: FitSettings, io: CliIo): Promise<number> {
+  const { quantile, slack, columns } = settings;
   const file = resolve(io.cwd, values.data as string);
-  let rows: number[][];
   try {
     const bytes = await readFile(file);
-    rows = file.endsWith('.npy')
+    const rows = file.endsWith('.npy')
       ? parseNpyRows(bytes)
       : parseCsvRows(bytes.toString('utf8'), columns === undefined ? {} : { columns });
-    const fit = fitMahalanobis(rows, { quantile, slack });
-    const ood = {
-      input: values.input,
-      method: 'mahalanobis',
-      mean: fit.mean.map(round),
-      inverseCovariance: fit.inverseCovariance.map((r) => r.map(round)),
-      threshold: round(fit.threshold),
-      action: values.action,
-      fitted: { rows: fit.fitted.rows, quantile, source: values.data },
-    };
-    const out: Record<string, unknown> = { ood };
-    if (values.bounds) {
-      const n = fit.mean.length;
-      out.inputs = {
-        [values.input as string]: {
-          features: Array.from({ length: n }, (_, j) => ({
-            min: Math.min(...rows.map((r) => r[j] ?? 0)),
-            max: Math.max(...rows.map((r) => r[j] ?? 0)),
-          })),
-        },
-      };
-    }
-    const text = stringify(out, { lineWidth: 0 });
+    const text = stringify(policySections(rows, values, quantile, slack), { lineWidth: 0 });
     parsePolicyText(text); // what we print must itself be a valid policy
     io.stdout(`# fitted on ${rows.length} rows of ${values.data}; review before signing\n${text}`);
     return exitCodes.ok;
@@ -106,9 +115,41 @@ export const policyCommand: CliCommand = async (argv, io) => {
     io.stderr(`bastion policy fit: ${error instanceof Error ? error.message : String(error)}`);
     return exitCodes.usage;
   }
-};
+}
 
-async function check(argv: readonly string[], io: Parameters<CliCommand>[1]): Promise<number> {
+/** The `ood` section fitted on `rows` and, with `--bounds`, the observed per-feature ranges. */
+function policySections(
+  rows: number[][],
+  values: FitValues,
+  quantile: number,
+  slack: number,
+): Record<string, unknown> {
+  const fit = fitMahalanobis(rows, { quantile, slack });
+  const ood = {
+    input: values.input,
+    method: 'mahalanobis',
+    mean: fit.mean.map(round),
+    inverseCovariance: fit.inverseCovariance.map((r) => r.map(round)),
+    threshold: round(fit.threshold),
+    action: values.action,
+    fitted: { rows: fit.fitted.rows, quantile, source: values.data },
+  };
+  const out: Record<string, unknown> = { ood };
+  if (values.bounds) {
+    const n = fit.mean.length;
+    out.inputs = {
+      [values.input as string]: {
+        features: Array.from({ length: n }, (_, j) => ({
+          min: Math.min(...rows.map((r) => r[j] ?? 0)),
+          max: Math.max(...rows.map((r) => r[j] ?? 0)),
+        })),
+      },
+    };
+  }
+  return out;
+}
+
+async function check(argv: readonly string[], io: CliIo): Promise<number> {
   const parsed = parseCommandArgs(
     argv,
     { options: {}, allowPositionals: true },

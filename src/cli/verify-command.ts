@@ -9,7 +9,7 @@ import {
 } from '../models/oms/sigstore-trusted-root.js';
 import type { OmsSigner } from '../models/oms/verify-envelope.js';
 import { verifyModelSignature } from '../models/oms/verify-model.js';
-import { exitCodes, parseCommandArgs, type CliCommand } from './cli-io.js';
+import { exitCodes, parseCommandArgs, type CliCommand, type CliIo } from './cli-io.js';
 import { resolveIgnorePaths } from './model-path-args.js';
 
 const usage =
@@ -55,7 +55,18 @@ async function readTrust(
  * verified, with the reason on one stderr line; 2 on bad usage or unreadable trust files.
  */
 export const verifyCommand: CliCommand = async (argv, io) => {
-  const parsed = parseCommandArgs(
+  const parsed = parseVerifyArgs(argv, io);
+  if (typeof parsed === 'number') return parsed;
+  const request = verifyRequest(parsed, io);
+  if (typeof request === 'number') return request;
+  const trust = await loadTrust(request, io);
+  if (typeof trust === 'number') return trust;
+  return verify(request, trust, io);
+};
+
+/** Parses `verify`'s options strictly; on a malformed line, says why and returns the usage code. */
+function parseVerifyArgs(argv: readonly string[], io: CliIo) {
+  return parseCommandArgs(
     argv,
     {
       allowPositionals: true,
@@ -72,8 +83,35 @@ export const verifyCommand: CliCommand = async (argv, io) => {
     usage,
     io,
   );
-  if (typeof parsed === 'number') return parsed;
-  const { values, positionals } = parsed;
+}
+
+type VerifyArgs = Exclude<ReturnType<typeof parseVerifyArgs>, typeof exitCodes.usage>;
+
+/** What to verify and against which trust files: a command line that passed {@link verifyRequest}. */
+interface VerifyRequest {
+  readonly dir: string;
+  readonly keyFiles: readonly string[];
+  readonly caFiles: readonly string[];
+  readonly identity: string | undefined;
+  readonly issuer: string | undefined;
+  readonly rootFile: string | undefined;
+  readonly values: VerifyArgs['values'];
+}
+
+/** The one value of an option given at most once: undefined when absent, null when repeated. */
+function once(
+  values: VerifyArgs['values'],
+  name: 'identity' | 'identity-provider' | 'trusted-root',
+): string | null | undefined {
+  const given = values[name] ?? [];
+  return given.length > 1 ? null : given[0];
+}
+
+/** Checks the options go together (one trust method, each at most once); else says why. */
+function verifyRequest(
+  { values, positionals }: VerifyArgs,
+  io: CliIo,
+): VerifyRequest | typeof exitCodes.usage {
   const [dir] = positionals;
   const keyFiles = values.key ?? [];
   const caFiles = values['certificate-chain'] ?? [];
@@ -81,13 +119,9 @@ export const verifyCommand: CliCommand = async (argv, io) => {
     io.stderr(`exactly one model folder is required; ${usage}`);
     return exitCodes.usage;
   }
-  const once = (name: 'identity' | 'identity-provider' | 'trusted-root') => {
-    const given = values[name] ?? [];
-    return given.length > 1 ? null : given[0];
-  };
-  const identity = once('identity');
-  const issuer = once('identity-provider');
-  const rootFile = once('trusted-root');
+  const identity = once(values, 'identity');
+  const issuer = once(values, 'identity-provider');
+  const rootFile = once(values, 'trusted-root');
   if (identity === null || issuer === null || rootFile === null) {
     io.stderr(`--identity, --identity-provider and --trusted-root are given once; ${usage}`);
     return exitCodes.usage;
@@ -105,22 +139,44 @@ export const verifyCommand: CliCommand = async (argv, io) => {
     io.stderr(`--trusted-root is for keyless verification (--identity); ${usage}`);
     return exitCodes.usage;
   }
-  const root = resolve(io.cwd, dir);
-  let keys: string[];
-  let roots: string[];
-  let sigstoreRoot: SigstoreTrustedRoot | undefined;
+  return { dir, keyFiles, caFiles, identity, issuer, rootFile, values };
+}
+
+/** The model folder and the trust files' contents, each checked to parse. */
+interface LoadedTrust {
+  readonly root: string;
+  readonly keys: string[];
+  readonly roots: string[];
+  readonly sigstoreRoot: SigstoreTrustedRoot | undefined;
+}
+
+/** Reads the trust files (and checks the folder exists); an unreadable one is a usage error. */
+async function loadTrust(
+  request: VerifyRequest,
+  io: CliIo,
+): Promise<LoadedTrust | typeof exitCodes.usage> {
+  const root = resolve(io.cwd, request.dir);
   try {
     await stat(root);
-    if (rootFile !== undefined)
-      sigstoreRoot = await loadSigstoreTrustedRoot(resolve(io.cwd, rootFile));
-    keys = await readTrust(io.cwd, keyFiles, (text) => void parsePublicKeyPem(text));
-    roots = await readTrust(io.cwd, caFiles, (text) => {
+    const sigstoreRoot =
+      request.rootFile === undefined
+        ? undefined
+        : await loadSigstoreTrustedRoot(resolve(io.cwd, request.rootFile));
+    const keys = await readTrust(io.cwd, request.keyFiles, (text) => void parsePublicKeyPem(text));
+    const roots = await readTrust(io.cwd, request.caFiles, (text) => {
       if (parseCertificatesPem(text).length === 0) throw new Error('no PEM certificate found');
     });
+    return { root, keys, roots, sigstoreRoot };
   } catch (error) {
     io.stderr(`${(error as Error).message}; ${usage}`);
     return exitCodes.usage;
   }
+}
+
+/** Verifies the signature and every file's digest; says who signed, or why it did not verify. */
+async function verify(request: VerifyRequest, trust: LoadedTrust, io: CliIo): Promise<number> {
+  const { dir, identity, issuer, values } = request;
+  const { root, keys, roots, sigstoreRoot } = trust;
   try {
     const result = await verifyModelSignature({
       root,
@@ -135,7 +191,7 @@ export const verifyCommand: CliCommand = async (argv, io) => {
         ? {}
         : { signatureFile: resolve(io.cwd, values.signature) }),
     });
-    const by = describeSigner(result.signer, keyFiles);
+    const by = describeSigner(result.signer, request.keyFiles);
     io.stdout(`verified ${dir}: ${result.digests.size} file(s) signed by ${by}`);
     return exitCodes.ok;
   } catch (error) {
@@ -146,4 +202,4 @@ export const verifyCommand: CliCommand = async (argv, io) => {
     io.stderr(`verification failed (${error.reason}): ${error.message}`);
     return exitCodes.verificationFailed;
   }
-};
+}

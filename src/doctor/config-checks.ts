@@ -10,8 +10,18 @@ export const effectivelyUnlimitedPerMinute = 1_000_000;
  * rate limits that never trigger.
  */
 export function checkConfig(config: Readonly<Config>): Finding[] {
+  return [
+    ...listenerFindings(config),
+    ...authFindings(config),
+    ...modelTrustFindings(config),
+    ...auditFindings(config),
+    ...rateLimitFindings(config),
+  ];
+}
+
+/** The API listener without TLS, and a metrics listener open beyond loopback. */
+function listenerFindings({ server, metrics }: Readonly<Config>): Finding[] {
   const findings: Finding[] = [];
-  const { server, auth, models, audit, metrics, limits } = config;
   if (!isLoopbackHost(server.host) && server.tls === undefined) {
     findings.push({
       id: 'tls-missing',
@@ -30,6 +40,12 @@ export function checkConfig(config: Readonly<Config>): Finding[] {
       fix: 'set metrics.bearerTokenFile (a file holding a random token), or bind metrics.host: 127.0.0.1',
     });
   }
+  return findings;
+}
+
+/** Shared-secret (HS*) token algorithms and the development issuer. */
+function authFindings({ auth }: Readonly<Config>): Finding[] {
+  const findings: Finding[] = [];
   const hs = auth.algorithms.filter((a) => a.startsWith('HS'));
   if (hs.length > 0) {
     findings.push({
@@ -49,6 +65,13 @@ export function checkConfig(config: Readonly<Config>): Finding[] {
       fix: 'set auth.devIssuer: false and configure auth.issuer, auth.audience and auth.jwksFile / auth.jwksUrl',
     });
   }
+  return findings;
+}
+
+/** No trust anchor at all, an identity without issuer, unsigned models allowed. */
+function modelTrustFindings(config: Readonly<Config>): Finding[] {
+  const findings: Finding[] = [];
+  const { models } = config;
   const identities = (models as { trustedIdentities?: unknown }).trustedIdentities;
   const anchors =
     models.trustedKeys.length +
@@ -82,6 +105,13 @@ export function checkConfig(config: Readonly<Config>): Finding[] {
       fix: 'sign the models (npx bastion sign), list the publisher key in models.trustedKeys and set models.allowUnsigned: false',
     });
   }
+  return findings;
+}
+
+/** Audit off, its chain unkeyed, or failing open. */
+function auditFindings(config: Readonly<Config>): Finding[] {
+  const findings: Finding[] = [];
+  const { audit } = config;
   if (!audit.enabled) {
     findings.push({
       id: 'audit-disabled',
@@ -115,6 +145,12 @@ export function checkConfig(config: Readonly<Config>): Finding[] {
       });
     }
   }
+  return findings;
+}
+
+/** Rate limits so high they never trigger. */
+function rateLimitFindings({ limits }: Readonly<Config>): Finding[] {
+  const findings: Finding[] = [];
   for (const key of ['requestsPerMinute', 'unauthenticatedPerMinute'] as const) {
     if (limits[key] >= effectivelyUnlimitedPerMinute) {
       findings.push({

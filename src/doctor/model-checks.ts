@@ -3,9 +3,14 @@ import { join } from 'node:path';
 import { parseDocument } from 'yaml';
 import type { Config } from '../config/config-schema.js';
 import { resolveTuningDefaults } from '../config/tuning-defaults.js';
-import { readModelTuning, scanRepository } from '../models/model-repository.js';
+import {
+  readModelTuning,
+  scanRepository,
+  type RepositoryModel,
+} from '../models/model-repository.js';
 import { createSignedVersionReader } from '../models/signed-version-reader.js';
 import type { TrustPolicy } from '../models/trust-policy.js';
+import type { VersionReader } from '../models/version-files.js';
 import { effectivelyUnlimitedPerMinute } from './config-checks.js';
 import type { Finding } from './finding.js';
 
@@ -88,45 +93,9 @@ export async function checkModels(
     config.models.encryptionKeyFile !== undefined || config.models.encryptionKeyEnv !== undefined;
   let servable = 0;
   for (const model of scan.models) {
-    findings.push(...tuningFindings(`${model.name}/config.yaml`, await rawTuning(model.dir)));
-    const problems: string[] = [];
-    try {
-      await readModelTuning(model.dir, resolveTuningDefaults(config));
-    } catch (error) {
-      problems.push(error instanceof Error ? error.message : String(error));
-    }
-    for (const version of model.versions) {
-      if (readVersion === undefined) break;
-      const label = `${model.name}/${version}`;
-      try {
-        const { files } = await readVersion(join(model.dir, String(version)), model.name);
-        const plain = files.has('model.onnx');
-        const encrypted = files.has('model.onnx.enc');
-        if (plain && encrypted) throw new Error('both model.onnx and model.onnx.enc are present');
-        if (!plain && !encrypted) throw new Error('the version folder has no model.onnx');
-        if (encrypted && !encryptionKey) {
-          throw new Error('model.onnx.enc is encrypted but no models.encryptionKey is configured');
-        }
-        if (problems.length === 0) servable++;
-      } catch (error) {
-        findings.push({
-          id: 'model-verification',
-          severity: 'medium',
-          key: `models.repository: ${label}`,
-          message: `would be refused: ${(error instanceof Error ? error.message : String(error)).split('\n')[0] ?? ''}`,
-          fix: 'sign the version again (npx bastion sign) with a key listed in models.trustedKeys, or remove the folder',
-        });
-      }
-    }
-    for (const problem of problems) {
-      findings.push({
-        id: 'model-verification',
-        severity: 'medium',
-        key: `models.repository: ${model.name}/config.yaml`,
-        message: `every version of ${model.name} would be refused: ${problem}`,
-        fix: 'correct the model tuning file (see config/production.example.yaml, models.defaults)',
-      });
-    }
+    const checked = await checkModel(model, config, readVersion, encryptionKey);
+    findings.push(...checked.findings);
+    servable += checked.servable;
   }
   if (readVersion !== undefined && servable === 0) {
     findings.push({
@@ -138,4 +107,73 @@ export async function checkModels(
     });
   }
   return findings;
+}
+
+/**
+ * One model: its tuning findings, each version the reader would refuse (none read without a
+ * reader), and a `config.yaml` that fails to parse (which refuses every version); `servable`
+ * counts the versions that would load.
+ */
+async function checkModel(
+  model: RepositoryModel,
+  config: Readonly<Config>,
+  readVersion: VersionReader | undefined,
+  encryptionKey: boolean,
+): Promise<{ findings: Finding[]; servable: number }> {
+  const findings = tuningFindings(`${model.name}/config.yaml`, await rawTuning(model.dir));
+  const problems: string[] = [];
+  try {
+    await readModelTuning(model.dir, resolveTuningDefaults(config));
+  } catch (error) {
+    problems.push(error instanceof Error ? error.message : String(error));
+  }
+  let servable = 0;
+  for (const version of model.versions) {
+    if (readVersion === undefined) break;
+    const label = `${model.name}/${version}`;
+    try {
+      await checkVersion(readVersion, join(model.dir, String(version)), model.name, encryptionKey);
+      if (problems.length === 0) servable++;
+    } catch (error) {
+      findings.push({
+        id: 'model-verification',
+        severity: 'medium',
+        key: `models.repository: ${label}`,
+        message: `would be refused: ${(error instanceof Error ? error.message : String(error)).split('\n')[0] ?? ''}`,
+        fix: 'sign the version again (npx bastion sign) with a key listed in models.trustedKeys, or remove the folder',
+      });
+    }
+  }
+  for (const problem of problems) {
+    findings.push({
+      id: 'model-verification',
+      severity: 'medium',
+      key: `models.repository: ${model.name}/config.yaml`,
+      message: `every version of ${model.name} would be refused: ${problem}`,
+      fix: 'correct the model tuning file (see config/production.example.yaml, models.defaults)',
+    });
+  }
+  return { findings, servable };
+}
+
+/**
+ * Reads a version folder as the loader would (signature and digests) and checks it holds one
+ * model file, with a key configured when it is encrypted.
+ *
+ * @throws Error saying why the version would be refused.
+ */
+async function checkVersion(
+  readVersion: VersionReader,
+  dir: string,
+  name: string,
+  encryptionKey: boolean,
+): Promise<void> {
+  const { files } = await readVersion(dir, name);
+  const plain = files.has('model.onnx');
+  const encrypted = files.has('model.onnx.enc');
+  if (plain && encrypted) throw new Error('both model.onnx and model.onnx.enc are present');
+  if (!plain && !encrypted) throw new Error('the version folder has no model.onnx');
+  if (encrypted && !encryptionKey) {
+    throw new Error('model.onnx.enc is encrypted but no models.encryptionKey is configured');
+  }
 }

@@ -79,31 +79,17 @@ export function receiveBinaryBody(
         return;
       }
       hash.update(chunk);
-      let at = 0;
-      if (received < headerLength) {
-        at = Math.min(headerLength - received, chunk.length);
-        chunk.copy(header, received, 0, at);
-      }
-      if (at < chunk.length) {
-        const part = chunk.subarray(at);
-        const offset = received + at - headerLength;
-        if (binary === undefined) chunks.push(part);
-        else if (offset + part.length <= binary.length) binary.set(part, offset);
-        else {
-          fail(lengthMismatch());
-          return;
-        }
+      if (!placeChunk(chunk, received, header, binary, chunks)) {
+        fail(lengthMismatch());
+        return;
       }
       received += chunk.length;
     };
     const onEnd = (): void => {
       stop();
-      if (declaredLength !== undefined && received !== declaredLength) {
-        reject(lengthMismatch());
-        return;
-      }
-      if (received < headerLength) {
-        reject(shorterThanHeader(headerLength, received));
+      const refusal = endRefusal(received, declaredLength, headerLength);
+      if (refusal !== undefined) {
+        reject(refusal);
         return;
       }
       const sha256 = hash.digest('hex');
@@ -132,6 +118,46 @@ export function receiveBinaryBody(
     payload.on('close', onClose);
     payload.resume();
   });
+}
+
+/**
+ * Puts one chunk, which starts `received` bytes into the body, where it belongs: its first bytes
+ * into `header` (exactly the header's length) while the header is incomplete, the rest into
+ * `binary` at its offset, or onto `chunks` when the body's length is unknown. False (nothing of
+ * the binary data copied) when the chunk runs past the declared length.
+ */
+function placeChunk(
+  chunk: Buffer,
+  received: number,
+  header: Buffer,
+  binary: Uint8Array | undefined,
+  chunks: Buffer[],
+): boolean {
+  const headerLength = header.length;
+  let at = 0;
+  if (received < headerLength) {
+    at = Math.min(headerLength - received, chunk.length);
+    chunk.copy(header, received, 0, at);
+  }
+  if (at < chunk.length) {
+    const part = chunk.subarray(at);
+    const offset = received + at - headerLength;
+    if (binary === undefined) chunks.push(part);
+    else if (offset + part.length <= binary.length) binary.set(part, offset);
+    else return false;
+  }
+  return true;
+}
+
+/** Why a body that ended after `received` bytes is refused; undefined when it is whole. */
+function endRefusal(
+  received: number,
+  declaredLength: number | undefined,
+  headerLength: number,
+): BastionError | undefined {
+  if (declaredLength !== undefined && received !== declaredLength) return lengthMismatch();
+  if (received < headerLength) return shorterThanHeader(headerLength, received);
+  return undefined;
 }
 
 /** Copies `chunks` into one buffer of `total` bytes, yielding to the event loop between slices. */
