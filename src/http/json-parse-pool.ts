@@ -66,6 +66,51 @@ function transferable(view: Uint8Array | undefined): ArrayBuffer[] {
   return view.byteOffset === 0 && view.byteLength === view.buffer.byteLength ? [view.buffer] : [];
 }
 
+/** A worker's answer as the caller gets it: the bound request, or the client error. */
+function parsedBodyOf(result: ParseResult): ParsedInferBody {
+  return result.ok
+    ? { request: { ...result.request, prechecked: result.prechecked }, sha256: result.sha256 }
+    : { error: new BastionError(result.code, result.message), sha256: result.sha256 };
+}
+
+/** Why a job whose worker died (its heap exhausted by the body) is refused. */
+function tooLargeToParse(): BastionError {
+  return new BastionError(
+    'BODY_TOO_LARGE',
+    'the JSON body is too large or too complex to parse; send fewer elements or use the binary tensor extension',
+  );
+}
+
+/** Why a body is refused when too many wait for a thread. */
+function queueFull(): BastionError {
+  return new BastionError(
+    'OVERLOADED',
+    'too many large JSON bodies are waiting to be parsed; retry later',
+    { retryAfterSec: 1 },
+  );
+}
+
+/** The message that asks a worker to parse `bytes` for `ready`. */
+function parseJobOf(
+  id: number,
+  bytes: Uint8Array,
+  ready: ServedVersion,
+  binary: Uint8Array | undefined,
+): ParseJob {
+  return {
+    id,
+    bytes,
+    binary,
+    // One key per load: a version reloaded from changed (re-signed) files is a new parser.
+    key: `${ready.model}@${ready.version}:${ready.modelSha256}:${ready.loadedAt.getTime()}`,
+    signature: ready.signature,
+    policy: ready.policy?.spec,
+    maxElements: ready.tuning.maxElements,
+    model: ready.model,
+    version: ready.version,
+  };
+}
+
 /** Options of {@link createJsonParsePool}. */
 export interface JsonParsePoolOptions {
   readonly threads: number;
@@ -92,16 +137,7 @@ export function createJsonParsePool(options: JsonParsePoolOptions): JsonParsePoo
     worker.on('message', (result: ParseResult) => {
       const busy = slot.busy;
       slot.busy = undefined;
-      if (busy !== undefined && busy.job.id === result.id) {
-        busy.resolve(
-          result.ok
-            ? {
-                request: { ...result.request, prechecked: result.prechecked },
-                sha256: result.sha256,
-              }
-            : { error: new BastionError(result.code, result.message), sha256: result.sha256 },
-        );
-      }
+      if (busy !== undefined && busy.job.id === result.id) busy.resolve(parsedBodyOf(result));
       pump();
     });
     const onGone = (): void => {
@@ -109,12 +145,7 @@ export function createJsonParsePool(options: JsonParsePoolOptions): JsonParsePoo
       slot.worker = undefined;
       const busy = slot.busy;
       slot.busy = undefined;
-      busy?.reject(
-        new BastionError(
-          'BODY_TOO_LARGE',
-          'the JSON body is too large or too complex to parse; send fewer elements or use the binary tensor extension',
-        ),
-      );
+      busy?.reject(tooLargeToParse());
       pump();
     };
     worker.on('error', onGone);
@@ -138,31 +169,9 @@ export function createJsonParsePool(options: JsonParsePoolOptions): JsonParsePoo
     parse(bytes, ready, binary) {
       if (closed)
         return Promise.reject(new BastionError('SHUTTING_DOWN', 'the gateway is shutting down'));
-      if (queue.length >= options.maxQueue) {
-        return Promise.reject(
-          new BastionError(
-            'OVERLOADED',
-            'too many large JSON bodies are waiting to be parsed; retry later',
-            {
-              retryAfterSec: 1,
-            },
-          ),
-        );
-      }
+      if (queue.length >= options.maxQueue) return Promise.reject(queueFull());
       return new Promise((resolve, reject) => {
-        const job: ParseJob = {
-          id: nextId++,
-          bytes,
-          binary,
-          // One key per load: a version reloaded from changed (re-signed) files is a new parser.
-          key: `${ready.model}@${ready.version}:${ready.modelSha256}:${ready.loadedAt.getTime()}`,
-          signature: ready.signature,
-          policy: ready.policy?.spec,
-          maxElements: ready.tuning.maxElements,
-          model: ready.model,
-          version: ready.version,
-        };
-        queue.push({ job, resolve, reject });
+        queue.push({ job: parseJobOf(nextId++, bytes, ready, binary), resolve, reject });
         pump();
       });
     },
