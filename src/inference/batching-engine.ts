@@ -14,6 +14,7 @@ import {
   isObservableEngine,
   type ObservableEngine,
 } from './engine-stats.js';
+import { type BatchGroup, BatchQueue } from './batch-queue.js';
 import { batchKey, batchRows, concatRows, splitRows } from './tensor-batch.js';
 
 /** Options for {@link createBatchingEngine} (Triton's `dynamic_batching` block). */
@@ -52,24 +53,57 @@ interface Member {
   readonly enqueuedAt: number;
   readonly resolve: (outputs: Record<string, HostTensor>) => void;
   readonly reject: (error: unknown) => void;
-  group: Group | undefined;
+  group: BatchGroup<Member> | undefined;
   batch: Batch | undefined;
-  detach: () => void;
+  onAbort: (() => void) | undefined;
   settled: boolean;
-}
-
-interface Group {
-  readonly key: string;
-  readonly solo: boolean;
-  readonly members: Member[];
-  rows: number;
 }
 
 /** Errors that say nothing about the request itself: retrying members alone would not help. */
 const notRetried = new Set(['OVERLOADED', 'SHUTTING_DOWN', 'DEADLINE_EXCEEDED']);
 
-function optionsFor(member: Member, signal = member.signal): RunOptions {
-  return signal === undefined ? {} : { signal };
+function optionsFor(member: Member): RunOptions {
+  return member.signal === undefined ? {} : { signal: member.signal };
+}
+
+/** Settles a member once: later outcomes (an abort after its answer, say) are dropped. */
+function settle(member: Member, error: unknown, outputs?: Record<string, HostTensor>): void {
+  if (member.settled) return;
+  member.settled = true;
+  if (member.onAbort !== undefined) member.signal?.removeEventListener('abort', member.onAbort);
+  if (outputs === undefined) member.reject(error);
+  else member.resolve(outputs);
+}
+
+/** The batch's inputs: each input of every member concatenated along dim 0, in member order. */
+function batchFeeds(members: readonly Member[]): Record<string, HostTensor> {
+  const feeds: Record<string, HostTensor> = {};
+  for (const name of Object.keys(members[0]?.feeds ?? {})) {
+    feeds[name] = concatRows(members.map((member) => member.feeds[name] as HostTensor));
+  }
+  return feeds;
+}
+
+/** Each member's share of the batch's outputs: its rows of every output it asked for. */
+function memberOutputs(
+  members: readonly Member[],
+  outputs: Readonly<Record<string, HostTensor>>,
+  wanted: readonly string[],
+): Record<string, HostTensor>[] {
+  const parts: Record<string, HostTensor>[] = members.map(() => ({}));
+  const rowCounts = members.map((member) => member.rows);
+  for (const name of wanted) {
+    splitRows(outputs[name] as HostTensor, rowCounts).forEach((part, index) => {
+      (parts[index] as Record<string, HostTensor>)[name] = part;
+    });
+  }
+  return members.map((member, index) => {
+    const mine: Record<string, HostTensor> = {};
+    for (const name of member.outputs) {
+      mine[name] = (parts[index] as Record<string, HostTensor>)[name] as HostTensor;
+    }
+    return mine;
+  });
 }
 
 /**
@@ -91,191 +125,67 @@ export function createBatchingEngine(
   if (!isBatchableSignature(inner.signature)) {
     throw new RangeError('dynamic batching needs a dynamic first dim on every input and output');
   }
-  const preferred = new Set(options.preferredBatchSizes ?? []);
-  const maxQueue = options.maxQueue ?? 256;
-  const retryAfterSec = options.retryAfterSec ?? 1;
-  const hooks = options.hooks ?? {};
-  const innerStats = isObservableEngine(inner) ? inner.stats.bind(inner) : undefined;
-  const maxConcurrent = Math.max(
-    1,
-    options.maxConcurrentBatches ?? innerStats?.().concurrency ?? 1,
-  );
+  return new BatchingEngine(inner, options);
+}
 
-  const groups = new Map<string, Group>();
-  let pending = 0;
-  let inFlightBatches = 0;
-  let inFlightRequests = 0;
-  let batches = 0;
-  let soloSeq = 0;
-  let timer: NodeJS.Timeout | undefined;
-  let closing: Promise<void> | undefined;
-  let flushing = false; // set before closing, so the flush in shutDown sees it
-  let drained: (() => void) | undefined;
+class BatchingEngine implements ObservableEngine {
+  readonly signature: ModelSignature;
+  readonly #inner: ModelEngine;
+  readonly #queue: BatchQueue<Member>;
+  readonly #maxBatchSize: number;
+  readonly #maxQueue: number;
+  readonly #maxConcurrent: number;
+  readonly #retryAfterSec: number;
+  readonly #hooks: EngineHooks;
+  readonly #innerStats: (() => EngineStats) | undefined;
+  #inFlightBatches = 0;
+  #inFlightRequests = 0;
+  #batches = 0;
+  #soloSeq = 0;
+  #timer: NodeJS.Timeout | undefined;
+  #closing: Promise<void> | undefined;
+  #flushing = false; // set before closing, so the flush in shutDown sees it
+  #drained: (() => void) | undefined;
+  readonly #pumpLater = (): void => {
+    this.#pump();
+  };
 
-  function settle(member: Member, outcome: () => void): void {
-    if (member.settled) return;
-    member.settled = true;
-    member.detach();
-    outcome();
+  constructor(inner: ModelEngine, options: BatchingOptions) {
+    this.#inner = inner;
+    this.signature = inner.signature;
+    this.#maxBatchSize = options.maxBatchSize;
+    this.#queue = new BatchQueue(options);
+    this.#maxQueue = options.maxQueue ?? 256;
+    this.#retryAfterSec = options.retryAfterSec ?? 1;
+    this.#hooks = options.hooks ?? {};
+    this.#innerStats = isObservableEngine(inner) ? inner.stats.bind(inner) : undefined;
+    this.#maxConcurrent = Math.max(
+      1,
+      options.maxConcurrentBatches ?? this.#innerStats?.().concurrency ?? 1,
+    );
   }
 
-  function removePending(member: Member): void {
-    const group = member.group;
-    if (group === undefined) return;
-    member.group = undefined;
-    group.members.splice(group.members.indexOf(member), 1);
-    group.rows -= member.rows;
-    pending -= 1;
-    if (group.members.length === 0) groups.delete(group.key);
-  }
-
-  /** The FIFO prefix that fits in one batch, cut back to a preferred size when one is reachable. */
-  function take(group: Group): Member[] {
-    let count = 0;
-    let rows = 0;
-    let preferredCount = 0;
-    for (const member of group.members) {
-      if (count > 0 && rows + member.rows > maxBatchSize) break;
-      count += 1;
-      rows += member.rows;
-      if (preferred.has(rows)) preferredCount = count;
-    }
-    if (preferredCount > 0 && rows < maxBatchSize) count = preferredCount;
-    const taken = group.members.slice(0, count);
-    for (const member of taken) removePending(member);
-    return taken;
-  }
-
-  function isReady(group: Group, now: number): boolean {
-    const oldest = group.members[0];
-    if (oldest === undefined) return false;
-    if (flushing || group.solo || group.rows >= maxBatchSize) return true;
-    if (now - oldest.enqueuedAt >= maxQueueDelayMs) return true;
-    let rows = 0;
-    for (const member of group.members) {
-      rows += member.rows;
-      if (preferred.has(rows)) return true;
-    }
-    return false;
-  }
-
-  function pump(): void {
-    if (timer !== undefined) clearTimeout(timer);
-    timer = undefined;
-    const now = performance.now();
-    while (inFlightBatches < maxConcurrent) {
-      let next: Group | undefined;
-      for (const group of groups.values()) {
-        const oldest = group.members[0];
-        const best = next?.members[0];
-        if (oldest === undefined || !isReady(group, now)) continue;
-        if (best === undefined || oldest.enqueuedAt < best.enqueuedAt) next = group;
-      }
-      if (next === undefined) break;
-      void dispatch(take(next), now);
-    }
-    if (inFlightBatches >= maxConcurrent) return;
-    let due = Infinity;
-    for (const group of groups.values()) {
-      const oldest = group.members[0];
-      if (oldest !== undefined) due = Math.min(due, oldest.enqueuedAt + maxQueueDelayMs);
-    }
-    if (due !== Infinity) timer = setTimeout(pump, Math.max(0, due - now));
-  }
-
-  async function runAlone(member: Member): Promise<void> {
-    if (member.settled) return;
-    try {
-      const outputs = await inner.run(member.feeds, member.outputs, optionsFor(member));
-      settle(member, () => {
-        member.resolve(outputs);
-      });
-    } catch (error) {
-      settle(member, () => {
-        member.reject(error);
-      });
-    }
-  }
-
-  async function runTogether(members: readonly Member[]): Promise<void> {
-    const batch: Batch = { controller: new AbortController(), live: members.length };
-    const wanted = [...new Set(members.flatMap((member) => member.outputs))];
-    const feeds: Record<string, HostTensor> = {};
-    for (const name of Object.keys(members[0]?.feeds ?? {})) {
-      feeds[name] = concatRows(members.map((member) => member.feeds[name] as HostTensor));
-    }
-    for (const member of members) member.batch = batch;
-    let parts: Record<string, HostTensor>[];
-    try {
-      const outputs = await inner.run(feeds, wanted, { signal: batch.controller.signal });
-      const rowCounts = members.map((member) => member.rows);
-      parts = members.map(() => ({}));
-      for (const name of wanted) {
-        splitRows(outputs[name] as HostTensor, rowCounts).forEach((part, index) => {
-          (parts[index] as Record<string, HostTensor>)[name] = part;
-        });
-      }
-    } catch (error) {
-      if (isBastionError(error) && notRetried.has(error.code)) {
-        for (const member of members)
-          settle(member, () => {
-            member.reject(error);
-          });
-        return;
-      }
-      // Someone in the batch is bad (or the model does not keep rows apart): run each alone.
-      for (const member of members) await runAlone(member);
-      return;
-    }
-    members.forEach((member, index) => {
-      const mine: Record<string, HostTensor> = {};
-      for (const name of member.outputs)
-        mine[name] = (parts[index] as Record<string, HostTensor>)[name] as HostTensor;
-      settle(member, () => {
-        member.resolve(mine);
-      });
-    });
-  }
-
-  async function dispatch(members: readonly Member[], now: number): Promise<void> {
-    inFlightBatches += 1;
-    inFlightRequests += members.length;
-    batches += 1;
-    const rows = members.reduce((sum, member) => sum + member.rows, 0);
-    hooks.onBatch?.(members.length, rows);
-    for (const member of members) hooks.onQueueWait?.(now - member.enqueuedAt);
-    try {
-      if (members.length === 1) await runAlone(members[0] as Member);
-      else await runTogether(members);
-      hooks.onBatchRun?.(rows, performance.now() - now);
-    } finally {
-      inFlightBatches -= 1;
-      inFlightRequests -= members.length;
-      pump();
-      if (drained !== undefined && pending === 0 && inFlightBatches === 0) drained();
-    }
-  }
-
-  function run(
+  run(
     feeds: Readonly<Record<string, HostTensor>>,
     outputs: readonly string[],
     runOptions: RunOptions = {},
   ): Promise<Record<string, HostTensor>> {
-    if (flushing) {
+    const retryAfterSec = this.#retryAfterSec;
+    if (this.#flushing) {
       return Promise.reject(
         new BastionError('SHUTTING_DOWN', 'the model is being unloaded', { retryAfterSec }),
       );
     }
     const { signal } = runOptions;
     if (signal?.aborted === true) return Promise.reject(abortError(signal));
-    if (pending >= maxQueue) {
+    if (this.#queue.pending >= this.#maxQueue) {
       return Promise.reject(
         new BastionError('OVERLOADED', 'the model is at capacity; retry later', { retryAfterSec }),
       );
     }
     const rows = batchRows(feeds);
-    const solo = rows === undefined || rows > maxBatchSize;
-    const key = solo ? `solo:${soloSeq++}` : batchKey(feeds);
+    const solo = rows === undefined || rows > this.#maxBatchSize;
+    const key = solo ? `solo:${this.#soloSeq++}` : batchKey(feeds);
     return new Promise((resolve, reject) => {
       const member: Member = {
         feeds,
@@ -287,61 +197,127 @@ export function createBatchingEngine(
         reject,
         group: undefined,
         batch: undefined,
-        detach: () => signal?.removeEventListener('abort', onAbort),
+        onAbort: undefined,
         settled: false,
       };
-      function onAbort(): void {
-        if (member.settled || signal === undefined) return;
-        removePending(member); // dropped before it runs, if still waiting
-        settle(member, () => {
-          reject(abortError(signal));
-        });
-        const batch = member.batch;
-        if (batch !== undefined && --batch.live === 0) batch.controller.abort(signal.reason);
+      if (signal !== undefined) {
+        member.onAbort = (): void => {
+          this.#abandon(member, signal);
+        };
+        signal.addEventListener('abort', member.onAbort, { once: true });
       }
-      signal?.addEventListener('abort', onAbort, { once: true });
-      let group = groups.get(key);
-      if (group === undefined) {
-        group = { key, solo, members: [], rows: 0 };
-        groups.set(key, group);
-      }
-      group.members.push(member);
-      group.rows += member.rows;
-      member.group = group;
-      pending += 1;
-      pump();
+      this.#queue.add(member, key, solo);
+      this.#pump();
     });
   }
 
-  async function shutDown(): Promise<void> {
-    pump(); // everything queued is ready now
-    if (pending > 0 || inFlightBatches > 0) {
-      await new Promise<void>((resolve) => {
-        drained = resolve;
-      });
-    }
-    await inner.close();
+  stats(): EngineStats {
+    const below = this.#innerStats?.();
+    return {
+      queueDepth: this.#queue.pending + (below?.queueDepth ?? 0),
+      inFlight: this.#inFlightRequests,
+      concurrency: this.#maxConcurrent,
+      runs: below?.runs ?? this.#batches,
+      restarts: below?.restarts ?? 0,
+    };
   }
 
-  return {
-    signature: inner.signature,
-    run,
-    stats(): EngineStats {
-      const below = innerStats?.();
-      return {
-        queueDepth: pending + (below?.queueDepth ?? 0),
-        inFlight: inFlightRequests,
-        concurrency: maxConcurrent,
-        runs: below?.runs ?? batches,
-        restarts: below?.restarts ?? 0,
-      };
-    },
-    close(): Promise<void> {
-      if (closing === undefined) {
-        flushing = true;
-        closing = shutDown();
+  close(): Promise<void> {
+    if (this.#closing === undefined) {
+      this.#flushing = true;
+      this.#closing = this.#shutDown();
+    }
+    return this.#closing;
+  }
+
+  /** A member's signal aborted: dropped if still waiting, its batch aborted once none is left. */
+  #abandon(member: Member, signal: AbortSignal): void {
+    if (member.settled) return;
+    this.#queue.remove(member);
+    settle(member, abortError(signal));
+    const batch = member.batch;
+    if (batch !== undefined && --batch.live === 0) batch.controller.abort(signal.reason);
+  }
+
+  /** Dispatches every ready batch there is room for, then waits for the oldest wait to run out. */
+  #pump(): void {
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    const now = performance.now();
+    while (this.#inFlightBatches < this.#maxConcurrent) {
+      const members = this.#queue.takeReady(now, this.#flushing);
+      if (members === undefined) break;
+      void this.#dispatch(members, now);
+    }
+    if (this.#inFlightBatches >= this.#maxConcurrent) return;
+    const due = this.#queue.nextDue();
+    if (due !== Infinity) this.#timer = setTimeout(this.#pumpLater, Math.max(0, due - now));
+  }
+
+  async #dispatch(members: readonly Member[], now: number): Promise<void> {
+    this.#inFlightBatches += 1;
+    this.#inFlightRequests += members.length;
+    this.#batches += 1;
+    const rows = members.reduce((sum, member) => sum + member.rows, 0);
+    this.#hooks.onBatch?.(members.length, rows);
+    for (const member of members) this.#hooks.onQueueWait?.(now - member.enqueuedAt);
+    try {
+      if (members.length === 1) await this.#runAlone(members[0] as Member);
+      else await this.#runTogether(members);
+      this.#hooks.onBatchRun?.(rows, performance.now() - now);
+    } finally {
+      this.#inFlightBatches -= 1;
+      this.#inFlightRequests -= members.length;
+      this.#pump();
+      if (this.#drained !== undefined && this.#queue.pending === 0 && this.#inFlightBatches === 0) {
+        this.#drained();
       }
-      return closing;
-    },
-  };
+    }
+  }
+
+  async #runAlone(member: Member): Promise<void> {
+    if (member.settled) return;
+    try {
+      settle(
+        member,
+        undefined,
+        await this.#inner.run(member.feeds, member.outputs, optionsFor(member)),
+      );
+    } catch (error) {
+      settle(member, error);
+    }
+  }
+
+  async #runTogether(members: readonly Member[]): Promise<void> {
+    const batch: Batch = { controller: new AbortController(), live: members.length };
+    const wanted = [...new Set(members.flatMap((member) => member.outputs))];
+    const feeds = batchFeeds(members);
+    for (const member of members) member.batch = batch;
+    let answers: Record<string, HostTensor>[];
+    try {
+      const outputs = await this.#inner.run(feeds, wanted, { signal: batch.controller.signal });
+      answers = memberOutputs(members, outputs, wanted);
+    } catch (error) {
+      if (isBastionError(error) && notRetried.has(error.code)) {
+        for (const member of members) settle(member, error);
+        return;
+      }
+      // Someone in the batch is bad (or the model does not keep rows apart): run each alone.
+      for (const member of members) await this.#runAlone(member);
+      return;
+    }
+    members.forEach((member, index) => {
+      settle(member, undefined, answers[index]);
+    });
+  }
+
+  async #shutDown(): Promise<void> {
+    this.#pump(); // everything queued is ready now
+    if (this.#queue.pending > 0 || this.#inFlightBatches > 0) {
+      await new Promise<void>((resolve) => {
+        this.#drained = resolve;
+      });
+    }
+    await this.#inner.close();
+  }
 }
