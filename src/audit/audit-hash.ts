@@ -13,14 +13,24 @@
  * HMAC-SHA-256 with the configured key. Each file line is the canonical form of the whole record
  * (hash included) followed by `\n`.
  */
-import { createHash, createHmac } from 'node:crypto';
+import { createHmac, hash as oneShotHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { auditRecordFields, type AuditRecord } from './audit-record.js';
 
 /** Shortest HMAC key accepted, in bytes. */
 export const minHmacKeyBytes = 32;
 
+/**
+ * A character `JSON.stringify` writes other than as itself: a control character, `"`, `\\`, or
+ * a surrogate (a lone one is escaped; a paired one is left to `JSON.stringify` to decide).
+ */
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
+const escaped = /[\u0000-\u001f"\\\ud800-\udfff]/;
+
 function scalarJson(value: unknown): string {
+  // Most audit strings (ids, paths, digests) need no escaping: quoted as they are, the same text
+  // as JSON.stringify's, without its call.
+  if (typeof value === 'string') return escaped.test(value) ? JSON.stringify(value) : `"${value}"`;
   if (typeof value === 'number') {
     if (!Number.isFinite(value)) {
       throw new TypeError('canonical JSON: numbers must be finite (RFC 8785)');
@@ -45,20 +55,32 @@ export function canonicalJson(value: Readonly<Record<string, unknown>>): string 
 }
 
 const hashIndex = auditRecordFields.indexOf('hash');
-const fieldsBeforeHash = auditRecordFields.slice(0, hashIndex);
-const fieldsAfterHash = auditRecordFields.slice(hashIndex + 1);
-const fieldPrefixes: ReadonlyMap<string, string> = new Map(
-  auditRecordFields.map((f) => [f, `${JSON.stringify(f)}:`]),
-);
 
-function joinFields(record: Readonly<Record<string, unknown>>, fields: readonly string[]): string {
+/** Each field with what precedes its value in the line: `"name":`, after a comma but the first. */
+function fieldPrefixes(fields: readonly string[]): readonly (readonly [string, string])[] {
+  return fields.map((f, i) => [f, `${i === 0 ? '' : ','}${JSON.stringify(f)}:`] as const);
+}
+const fieldsBeforeHash = fieldPrefixes(auditRecordFields.slice(0, hashIndex));
+const fieldsAfterHash = fieldPrefixes(auditRecordFields.slice(hashIndex + 1));
+
+function joinFields(
+  record: Readonly<Record<string, unknown>>,
+  fields: readonly (readonly [string, string])[],
+): string {
   let out = '';
-  for (const field of fields) {
+  for (const [field, prefix] of fields) {
     const value = record[field];
     if (value === undefined) throw new TypeError(`audit record: field "${field}" is missing`);
-    out += `${out === '' ? '' : ','}${fieldPrefixes.get(field) ?? ''}${scalarJson(value)}`;
+    out += prefix + scalarJson(value);
   }
   return out;
+}
+
+/** Hex SHA-256, or HMAC-SHA-256 with `hmacKey`, of the UTF-8 bytes of `text`. */
+function digestHex(text: string, hmacKey: Uint8Array | undefined): string {
+  return hmacKey === undefined
+    ? oneShotHash('sha256', text, 'hex')
+    : createHmac('sha256', hmacKey).update(text, 'utf8').digest('hex');
 }
 
 /** A record's hash and its file line (without `\n`), from one serialization. */
@@ -81,8 +103,7 @@ export function serializeAuditRecord(
   const fields = record as unknown as Readonly<Record<string, unknown>>;
   const before = joinFields(fields, fieldsBeforeHash);
   const after = joinFields(fields, fieldsAfterHash);
-  const h = hmacKey === undefined ? createHash('sha256') : createHmac('sha256', hmacKey);
-  const hash = h.update(`{${before},${after}}`, 'utf8').digest('hex');
+  const hash = digestHex(`{${before},${after}}`, hmacKey);
   return { hash, line: `{${before},"hash":"${hash}",${after}}` };
 }
 
@@ -97,9 +118,7 @@ export function computeAuditHash(
   record: Omit<AuditRecord, 'hash'> | AuditRecord,
   hmacKey?: Uint8Array,
 ): string {
-  const body = canonicalAuditBody(record);
-  const h = hmacKey === undefined ? createHash('sha256') : createHmac('sha256', hmacKey);
-  return h.update(body, 'utf8').digest('hex');
+  return digestHex(canonicalAuditBody(record), hmacKey);
 }
 
 /**

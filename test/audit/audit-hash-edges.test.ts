@@ -14,6 +14,32 @@ test('undefined members are left out of the canonical form, null is kept', () =>
   assert.equal(canonicalJson({}), '{}');
 });
 
+test('strings are written exactly as JSON.stringify writes them, escaped or not', () => {
+  // The serializer quotes a string itself unless it holds a character JSON.stringify escapes:
+  // every control character, quote, backslash and lone surrogate is checked on both sides of
+  // that decision, in the middle of ordinary text.
+  const cases = [
+    'plain /v2/models/mlp/infer?x=1',
+    '',
+    ...Array.from({ length: 0x20 }, (_, c) => `a${String.fromCharCode(c)}b`),
+    'a"b',
+    'a\\b',
+    'a\u007fb', // DEL: not escaped
+    'a\u2028b\u2029', // line and paragraph separators: not escaped by JSON.stringify
+    'lone high \ud800 end',
+    'lone low \udfff end',
+    'high at end \udbff',
+    'pair \ud83d\ude00 kept',
+    'é€ non-ASCII',
+  ];
+  for (const value of cases) {
+    assert.equal(canonicalJson({ value }), `{"value":${JSON.stringify(value)}}`, value);
+  }
+  assert.equal(canonicalJson({ s: 'a\u0000b' }), '{"s":"a\\u0000b"}');
+  assert.equal(canonicalJson({ s: 'x\ud800' }), '{"s":"x\\ud800"}');
+  assert.equal(canonicalJson({ s: '"' }), '{"s":"\\""}');
+});
+
 test('a non-finite number is refused with the reason', () => {
   for (const n of [Number.NaN, Infinity, -Infinity]) {
     assert.throws(() => canonicalJson({ n }), {
