@@ -40,11 +40,6 @@ export class AuditFile {
     return this.#size;
   }
 
-  /** True while the file is open. */
-  get isOpen(): boolean {
-    return this.#handle !== undefined;
-  }
-
   /** Opens the file for appending (creating it, and fsyncing its folder, if it is new). */
   async open(): Promise<FileHandle> {
     if (this.#handle !== undefined) return this.#handle;
