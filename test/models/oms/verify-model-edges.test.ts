@@ -5,9 +5,10 @@
 // built with the code under test.
 import assert from 'node:assert/strict';
 import { createHash, sign, type KeyObject } from 'node:crypto';
-import { writeFile } from 'node:fs/promises';
+import { mkdir, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { maxBundleBytes } from '../../../src/models/oms/oms-bundle.js';
 import { createKeyHint } from '../../../src/models/oms/signing-key.js';
 import {
   verifyModelDirectory,
@@ -227,5 +228,70 @@ test('an empty file cannot be covered by shard signatures', async (t) => {
   await assert.rejects(
     verifyModelSignature({ root, trust: { keys: [keys.publicPem] } }),
     refusal('file-extra', 'model has an empty file "empty.bin" that shard signatures cannot cover'),
+  );
+});
+
+test('a signature kept in a subfolder of the model is never taken for an unsigned file', async (t) => {
+  // The statement does not list the signature among its ignored paths (only the reference
+  // signer records it): the verifier must leave its own signature file out by itself, with the
+  // folder separator kept in the path it excludes.
+  const root = await modelWith(t, files);
+  const statement = v1Statement(
+    Object.entries(files).map(([name, content]) => ({ name, digest: sha(content) })),
+  );
+  await mkdir(join(root, 'meta'));
+  await writeFile(join(root, 'meta', 'model.sig'), createKeyBundle(statement, keys));
+  const verified = await verifyModelSignature({
+    root,
+    signatureFile: 'meta/model.sig',
+    trust: { keys: [keys.publicPem] },
+  });
+  assert.deepEqual([...verified.digests.keys()].sort(), ['labels.txt', 'model.onnx']);
+  // Another file in that subfolder is still an unsigned extra file.
+  await writeFile(join(root, 'meta', 'notes.txt'), 'unsigned');
+  await assert.rejects(
+    verifyModelSignature({
+      root,
+      signatureFile: 'meta/model.sig',
+      trust: { keys: [keys.publicPem] },
+    }),
+    refusal('file-extra'),
+  );
+});
+
+test('a signature file of exactly the size limit is read; one byte more is refused unread', async (t) => {
+  const root = await modelWith(t, files);
+  const path = join(root, 'model.sig');
+  await writeFile(path, '');
+  await truncate(path, maxBundleBytes); // sparse: 16 MiB of zero bytes, not valid JSON
+  await assert.rejects(
+    verifyModelSignature({ root, trust: { keys: [keys.publicPem] } }),
+    refusal('bundle-malformed', 'signature bundle is not valid JSON'),
+  );
+  await truncate(path, maxBundleBytes + 1);
+  await assert.rejects(
+    verifyModelSignature({ root, trust: { keys: [keys.publicPem] } }),
+    refusal('bundle-malformed', 'signature file is too large'),
+  );
+});
+
+test('a signature path the file system refuses for another reason than absence passes through', async (t) => {
+  // ENOENT means "unsigned" (bundle-malformed); any other error (here ENAMETOOLONG) is the
+  // operator's file system problem and is not reworded as a missing signature.
+  const root = await modelWith(t, files);
+  await assert.rejects(
+    verifyModelSignature({
+      root,
+      signatureFile: 'x'.repeat(300),
+      trust: { keys: [keys.publicPem] },
+    }),
+    (error: NodeJS.ErrnoException) => {
+      assert.equal(error.code, 'ENAMETOOLONG');
+      return true;
+    },
+  );
+  await assert.rejects(
+    verifyModelSignature({ root, signatureFile: 'absent.sig', trust: { keys: [keys.publicPem] } }),
+    refusal('bundle-malformed', 'signature file absent.sig not found; the model is unsigned'),
   );
 });
