@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { constants as bufferConstants } from 'node:buffer';
 import { createHash } from 'node:crypto';
-import { mkdir, mkdtemp, open, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, readdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -115,20 +115,35 @@ void describe('walkModel', () => {
   });
 
   void it('shards span the 1 MiB read chunks correctly', async (t) => {
-    const size = 1024 * 1024 + 300;
+    // Three read chunks, and shard boundaries that fall inside the second and third: a shard
+    // begun in one chunk must end at shardSize bytes in the next.
+    const size = 2 * 1024 * 1024 + 300;
     const data = Buffer.alloc(size);
     for (let i = 0; i < size; i++) data[i] = (i * 7) % 251;
     const root = await tree(t, { 'big.bin': data });
     const shardSize = 700_000;
+    const expected: [string, string][] = [];
+    for (let start = 0; start < size; start += shardSize) {
+      const end = Math.min(start + shardSize, size);
+      expected.push([`big.bin:${start}:${end}`, sha(data.subarray(start, end))]);
+    }
+    assert.equal(expected.length, 3);
     for (const keepBytes of [true, false]) {
       const [file] = await walkModel(root, { exclusion: none, keepBytes, shardSize });
-      assert.deepEqual(file?.shards === undefined ? undefined : [...file.shards], [
-        ['big.bin:0:700000', sha(data.subarray(0, 700_000))],
-        [`big.bin:700000:${size}`, sha(data.subarray(700_000))],
-      ]);
+      assert.deepEqual(file?.shards === undefined ? undefined : [...file.shards], expected);
       assert.equal(file?.digest, sha(data));
       assert.equal(file.bytes?.length, keepBytes ? size : undefined);
     }
+  });
+
+  void it('closes every file it opens, kept or streamed', async (t) => {
+    const root = await tree(t, { 'a.bin': 'a', 'b.bin': 'b', 'c/d.bin': 'd' });
+    const fds = async (): Promise<number> => (await readdir('/proc/self/fd')).length;
+    const before = await fds();
+    for (const keepBytes of [true, false]) {
+      await walkModel(root, { exclusion: none, keepBytes, shardSize: keepBytes ? 1 : undefined });
+    }
+    assert.equal(await fds(), before);
   });
 
   void it('refuses a symlink, in the folder or as the model itself', async (t) => {
