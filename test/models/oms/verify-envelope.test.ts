@@ -134,6 +134,15 @@ void describe('key mode', () => {
         'model signature does not verify with the trusted key',
       ],
       [
+        // Several trusted keys, one of them the hint's: the signature is bad, the signer is not
+        // unknown (whether any, not every, trusted key matches the hint decides the reason).
+        'a forged signature under the hint of one of several trusted keys',
+        keyBundle(signWith(other.privateKey, pae), hint),
+        [ec().publicKey, signer.publicKey],
+        'bad-signature',
+        'model signature does not verify with the trusted key',
+      ],
+      [
         'no hint and an untrusted signer',
         keyBundle(signWith(other.privateKey, pae), undefined),
         [signer.publicKey],
