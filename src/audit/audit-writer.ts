@@ -166,7 +166,8 @@ export class AuditWriter implements AuditLog {
       this.#syncTimer = undefined;
       await this.#file.close();
       await this.#settings.keeper.close().catch((error: unknown) => {
-        this.#settings.onCheckpointError?.(
+        tell(
+          this.#settings.onCheckpointError,
           error instanceof Error ? error : new Error(String(error)),
         );
       });

@@ -178,3 +178,62 @@ void describe('audit writer files', () => {
     await reopened.close();
   });
 });
+
+void describe('audit writer concurrency and checkpoint failures', () => {
+  void it('appends made while a write is in flight wait for the next one: no seq twice', async (t) => {
+    const path = join(await dir(t), 'audit.log');
+    const log = await createAuditLog({ path });
+    // One append per event-loop turn, none awaited: most land while the previous batch's write
+    // or fdatasync is still running, and must queue behind it rather than start a second writer.
+    const pending = [];
+    for (let i = 0; i < 300; i++) {
+      pending.push(log.append(entry(`s${i}`)));
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+    const records = await Promise.all(pending);
+    assert.deepEqual(
+      records.map((r) => r.seq),
+      records.map((_, i) => i + 1),
+    );
+    const stats = log.stats();
+    assert.ok(stats.writes < 300, `${stats.writes} writes: some batches held several records`);
+    await log.close();
+    const lines = (await readFile(path, 'utf8')).trimEnd().split('\n');
+    assert.deepEqual(
+      lines.map((l) => (JSON.parse(l) as { sub: string }).sub),
+      records.map((_, i) => `s${i}`),
+    );
+    assert.equal((await verifyAuditFiles([path])).ok, true);
+  });
+
+  void it('a checkpoint that cannot be written is reported, even to a throwing listener, and the log goes on', async (t) => {
+    const d = await dir(t);
+    const path = join(d, 'audit.log');
+    const checkpointPath = join(d, 'state', 'checkpoint.json');
+    const seen: string[] = [];
+    const log = await createAuditLog({
+      path,
+      checkpointPath,
+      onCheckpointError: (error) => {
+        seen.push(error.message);
+        throw new Error('listener bug');
+      },
+    });
+    // The checkpoint's folder becomes a plain file: every checkpoint write fails (EEXIST on its mkdir).
+    await rm(join(d, 'state'), { recursive: true, force: true });
+    await writeFile(join(d, 'state'), 'not a folder');
+    assert.equal((await log.append(entry('a'))).seq, 1);
+    for (let i = 0; i < 2000 && seen.length === 0; i++) {
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+    assert.equal(seen.length, 1, 'the timed checkpoint write failed and was reported');
+    assert.match(seen[0] ?? '', /EEXIST|ENOTDIR/);
+    assert.equal((await log.append(entry('b'))).seq, 2);
+    // close's durable checkpoint write fails too: reported, and close still resolves.
+    const before = seen.length;
+    await log.close();
+    assert.equal(seen.length, before + 1);
+    assert.match(seen.at(-1) ?? '', /EEXIST|ENOTDIR/);
+    assert.equal((await verifyAuditFiles([path])).ok, true);
+  });
+});

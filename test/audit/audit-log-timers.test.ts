@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { test, type TestContext } from 'node:test';
 import { readAuditCheckpoint } from '../../src/audit/audit-checkpoint.js';
 import { createAuditLog } from '../../src/audit/audit-log.js';
@@ -25,9 +26,16 @@ async function until(done: () => boolean | Promise<boolean>, what: string): Prom
   assert.fail(`never: ${what}`);
 }
 
-/** A few turns of real I/O, for checking that nothing happens. */
+/**
+ * Turns of real I/O for at least 50 ms of real time, for checking that nothing happens: long
+ * enough for a write and fdatasync the writer might have started to finish (setTimeout is
+ * mocked, so the wait is a loop of setImmediate turns).
+ */
 async function settle(): Promise<void> {
-  for (let i = 0; i < 50; i++) await new Promise<void>((resolve) => setImmediate(resolve));
+  const start = performance.now();
+  for (let i = 0; i < 50 || performance.now() - start < 50; i++) {
+    await new Promise<void>((resolve) => setImmediate(resolve));
+  }
 }
 
 const entry = { event: 'request', outcome: 'allowed', sub: 'alice' } as const;
@@ -63,7 +71,9 @@ test('interval fsync: written now, synced intervalMs after the first unsynced wr
     return typeof cp === 'object' && cp.seq === 2;
   }, 'the checkpoint at seq 2');
 
-  // Nothing unsynced: no timer, however long we wait.
+  // Nothing unsynced: a flush has nothing to sync, and there is no timer, however long we wait.
+  await log.flush();
+  assert.equal(syncs(), base + 1, 'a flush after the interval sync does not sync again');
   t.mock.timers.tick(60_000);
   await settle();
   assert.equal(syncs(), base + 1);
@@ -103,5 +113,29 @@ test('the always policy syncs every batch and needs no timer', async (t) => {
   assert.equal(log.stats().syncs, base + 2, 'one group commit for records appended together');
   assert.equal(log.stats().writes, 2);
   assert.equal(log.stats().records, 4);
+  await log.close();
+});
+
+test('interval fsync: one timer per interval, however many writes it covers', async (t) => {
+  t.mock.timers.enable({ apis: ['setTimeout'] });
+  const d = await dir(t);
+  const log = await createAuditLog({ path: join(d, 'audit.log'), fsync: { intervalMs: 5000 } });
+  const syncs = () => log.stats().syncs;
+  const base = syncs();
+  // Writes at 0, 1000 and 2000 ms: one sync, at 5000.
+  for (let i = 0; i < 3; i++) {
+    await log.append(entry);
+    t.mock.timers.tick(1000);
+  }
+  t.mock.timers.tick(2000);
+  await until(() => syncs() === base + 1, 'the interval fdatasync at 5000 ms');
+  // A write at 6000 ms is synced at 11000 ms, not by a timer left from the writes before.
+  t.mock.timers.tick(1000);
+  await log.append(entry);
+  t.mock.timers.tick(4999);
+  await settle();
+  assert.equal(syncs(), base + 1, 'no sync before 11000 ms');
+  t.mock.timers.tick(1);
+  await until(() => syncs() === base + 2, 'the fdatasync at 11000 ms');
   await log.close();
 });

@@ -80,6 +80,9 @@ void describe('parseShardName', () => {
     ['w.bin:-1:4', notForm],
     ['w.bin:0:4x', notForm],
     ['x:w.bin:0:4\n', notForm],
+    // A line break before the name: the whole name must be path:start:end, not its last line
+    // (which would make this a shard of "w.bin").
+    ['evil\nw.bin:0:4', notForm],
     ['w.bin:4:4', badRange],
     ['w.bin:5:4', badRange],
     [`w.bin:0:${2 ** 53}`, badRange],
