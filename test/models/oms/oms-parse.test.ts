@@ -270,6 +270,16 @@ void describe('parseOmsBundle', () => {
       refusal('bundle-malformed', 'signature bundle is not valid JSON'),
     );
   });
+
+  void it("says why the JSON did not parse: the parser's error is the cause", () => {
+    assert.throws(
+      () => parseOmsBundle(Buffer.from('{"truncated": ')),
+      (error: Error) => {
+        assert.ok(error.cause instanceof SyntaxError, String(error.cause));
+        return true;
+      },
+    );
+  });
 });
 
 void describe('parseOmsStatement', () => {
