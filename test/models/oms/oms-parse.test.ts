@@ -524,6 +524,26 @@ void describe('parseOmsStatement', () => {
       invalid('resource digest is not sha256'),
     ],
     [
+      // 64 hex digits with one more character before or after: the whole value must be a digest.
+      'a resource digest with a character before it',
+      statement({ predicate: { resources: [{ ...resources[0], digest: `x${sha('a')}` }] } }),
+      'statement-invalid',
+      invalid('resource digest is not sha256'),
+    ],
+    [
+      'a resource digest with a character after it',
+      statement({ predicate: { resources: [{ ...resources[0], digest: `${sha('a')}0` }] } }),
+      'statement-invalid',
+      invalid('resource digest is not sha256'),
+    ],
+    [
+      // Not a string, though it would read as one: a list holding the digest.
+      'a resource digest in a list',
+      statement({ predicate: { resources: [{ ...resources[0], digest: [sha('a')] }] } }),
+      'statement-invalid',
+      invalid('resource digest is not sha256'),
+    ],
+    [
       'a resource hashed otherwise',
       statement({ predicate: { resources: [{ ...resources[0], algorithm: 'blake2b' }] } }),
       'unsupported',

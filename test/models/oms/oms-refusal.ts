@@ -6,6 +6,7 @@ import { isOmsVerificationError } from '../../../src/models/oms/oms-verification
 export function refusal(reason: string, message?: string | RegExp) {
   return (error: unknown): boolean => {
     assert.ok(isOmsVerificationError(error), `expected OmsVerificationError, got ${String(error)}`);
+    assert.equal(error.name, 'OmsVerificationError');
     assert.equal(error.reason, reason, error.message);
     if (typeof message === 'string') assert.equal(error.message, message);
     else if (message !== undefined) assert.match(error.message, message);
