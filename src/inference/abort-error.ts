@@ -26,3 +26,13 @@ export function abortReasonError(reason: unknown): BastionError {
     },
   );
 }
+
+/** What an engine refuses a run with once it is closing (its model is being unloaded). */
+export function shuttingDownError(retryAfterSec: number): BastionError {
+  return new BastionError('SHUTTING_DOWN', 'the model is being unloaded', { retryAfterSec });
+}
+
+/** What an engine refuses a run with when its queue is full. */
+export function overloadedError(retryAfterSec: number): BastionError {
+  return new BastionError('OVERLOADED', 'the model is at capacity; retry later', { retryAfterSec });
+}

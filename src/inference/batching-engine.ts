@@ -5,8 +5,8 @@
  * retried member by member, so one bad request never fails its batch-mates.
  */
 import { performance } from 'node:perf_hooks';
-import { BastionError, isBastionError } from '../errors.js';
-import { abortError } from './abort-error.js';
+import { isBastionError } from '../errors.js';
+import { abortError, overloadedError, shuttingDownError } from './abort-error.js';
 import type { HostTensor, ModelEngine, ModelSignature, RunOptions } from './engine.js';
 import {
   type EngineHooks,
@@ -172,16 +172,12 @@ class BatchingEngine implements ObservableEngine {
   ): Promise<Record<string, HostTensor>> {
     const retryAfterSec = this.#retryAfterSec;
     if (this.#flushing) {
-      return Promise.reject(
-        new BastionError('SHUTTING_DOWN', 'the model is being unloaded', { retryAfterSec }),
-      );
+      return Promise.reject(shuttingDownError(retryAfterSec));
     }
     const { signal } = runOptions;
     if (signal?.aborted === true) return Promise.reject(abortError(signal));
     if (this.#queue.pending >= this.#maxQueue) {
-      return Promise.reject(
-        new BastionError('OVERLOADED', 'the model is at capacity; retry later', { retryAfterSec }),
-      );
+      return Promise.reject(overloadedError(retryAfterSec));
     }
     const rows = batchRows(feeds);
     const solo = rows === undefined || rows > this.#maxBatchSize;

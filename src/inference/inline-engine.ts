@@ -4,7 +4,7 @@
  * this only for tiny models, tests and comparison. Production models belong in the worker engine.
  */
 import { BastionError, isBastionError } from '../errors.js';
-import { abortError } from './abort-error.js';
+import { abortError, shuttingDownError } from './abort-error.js';
 import type { HostTensor, RunOptions, SessionSettings } from './engine.js';
 import type { EngineHooks, EngineStats, ObservableEngine } from './engine-stats.js';
 import { createOrtSession, runOrtSession } from './ort-session.js';
@@ -52,8 +52,7 @@ export async function createInlineEngine(
     outputs: readonly string[],
     runOptions: RunOptions = {},
   ): Promise<Record<string, HostTensor>> {
-    if (closing !== undefined)
-      throw new BastionError('SHUTTING_DOWN', 'the model is being unloaded', { retryAfterSec: 1 });
+    if (closing !== undefined) throw shuttingDownError(1);
     const { signal } = runOptions;
     if (signal?.aborted === true) throw abortError(signal);
     inFlight += 1;

@@ -7,7 +7,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { BastionError, type ErrorCode } from '../errors.js';
-import { abortError } from './abort-error.js';
+import { abortError, overloadedError, shuttingDownError } from './abort-error.js';
 import type { HostTensor, ModelSignature, RunOptions, SessionSettings } from './engine.js';
 import type { EngineHooks, EngineStats } from './engine-stats.js';
 import { createRestartPolicy } from './restart-policy.js';
@@ -122,17 +122,13 @@ export class WorkerPool implements SlotOwner {
   ): Promise<Record<string, HostTensor>> {
     const retryAfterSec = this.#retryAfterSec;
     if (this.#closing !== undefined) {
-      return Promise.reject(
-        new BastionError('SHUTTING_DOWN', 'the model is being unloaded', { retryAfterSec }),
-      );
+      return Promise.reject(shuttingDownError(retryAfterSec));
     }
     const { signal } = runOptions;
     if (signal?.aborted === true) return Promise.reject(abortError(signal));
     // The requests the idle workers take at the next hand-off are not waiting for a worker.
     if (this.#queue.length >= this.#maxQueue + this.#idleCount() * this.#perMessage()) {
-      return Promise.reject(
-        new BastionError('OVERLOADED', 'the model is at capacity; retry later', { retryAfterSec }),
-      );
+      return Promise.reject(overloadedError(retryAfterSec));
     }
     return new Promise((resolve, reject) => {
       const crash = this.#pendingCrash;
