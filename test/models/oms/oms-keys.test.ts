@@ -2,7 +2,7 @@
 // and the keyUsage reader, which parses DER by hand (node exposes no keyUsage). The DER here is
 // built byte by byte in the test, so each length form and malformation is exercised exactly.
 import assert from 'node:assert/strict';
-import { createHash, generateKeyPairSync } from 'node:crypto';
+import { createHash, createSecretKey, generateKeyPairSync } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { readKeyUsage } from '../../../src/models/oms/certificate-key-usage.js';
 import {
@@ -28,6 +28,8 @@ void describe('signer keys', () => {
     const rsa = generateKeyPairSync('rsa', { modulusLength: 1024 });
     assert.throws(() => hashForKey(rsa.publicKey), unsupportedKey);
     assert.throws(() => hashForKey(generateKeyPairSync('ed25519').publicKey), unsupportedKey);
+    // A secret (symmetric) key has no key details at all: refused the same way, not a TypeError.
+    assert.throws(() => hashForKey(createSecretKey(Buffer.alloc(32, 1))), unsupportedKey);
   });
 
   void it('parses PEM with text before it, and refuses what is not a public key PEM', () => {
@@ -39,6 +41,11 @@ void describe('signer keys', () => {
     assert.throws(
       () => parsePublicKeyPem('not a key'),
       refusal('unsupported', 'trusted key is not a PEM public key'),
+    );
+    // The crypto error that made the PEM unreadable is kept as the cause.
+    assert.throws(
+      () => parsePublicKeyPem('not a key'),
+      (error: Error) => error.cause instanceof Error,
     );
     const rsaPem = generateKeyPairSync('rsa', { modulusLength: 1024 }).publicKey.export({
       type: 'spki',
