@@ -1,7 +1,7 @@
 // Keyless bundles an attacker could put together: a signature the log never recorded, a trusted
 // time taken from an unsigned field, a signature by a key other than the certificate's, a SAN
 // of another type and a certificate whose two issuer extensions disagree. Each must be refused
-// for its own reason; the legitimate variants (a workflow URI identity, an old Fulcio
+// for its own reason, with its exact message; the legitimate variants (a workflow URI identity, an old Fulcio
 // certificate with only the v1 issuer extension) must verify.
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
@@ -34,10 +34,12 @@ type Bundle = Parameters<Parameters<typeof editBundle>[1]>[0] & {
 const verify = (root: string, trust: OmsTrust) =>
   verifyModelDirectory({ root, trust, ignorePaths: ['ignore-me'] });
 
-async function refused(run: Promise<unknown>, reason: string): Promise<void> {
+async function refused(run: Promise<unknown>, reason: string, message: string): Promise<void> {
   await assert.rejects(run, (error: unknown) => {
     assert.ok(isOmsVerificationError(error), `expected a refusal, got ${String(error)}`);
     assert.equal(error.reason, reason, error.message);
+    // The whole one-line message: what an operator reads in the log and acts on.
+    assert.equal(error.message, message);
     return true;
   });
 }
@@ -62,7 +64,11 @@ describe('keyless attacks on the public-good vector', { skip: absent }, () => {
       sig[sig.length - 1] = (sig[sig.length - 1] ?? 0) ^ 0x01;
       signature.sig = sig.toString('base64');
     });
-    await refused(verify(root, { identities: [vectorSigner] }), 'tlog-invalid');
+    await refused(
+      verify(root, { identities: [vectorSigner] }),
+      'tlog-invalid',
+      'transparency log entry does not verify: tlog entry signature mismatch',
+    );
   });
 
   test('the statement of another signing under this entry: tlog-invalid', async (t) => {
@@ -72,7 +78,11 @@ describe('keyless attacks on the public-good vector', { skip: absent }, () => {
     const root = await editedVector(t, (bundle) => {
       bundle.dsseEnvelope.payload = other.dsseEnvelope.payload;
     });
-    await refused(verify(root, { identities: [vectorSigner] }), 'tlog-invalid');
+    await refused(
+      verify(root, { identities: [vectorSigner] }),
+      'tlog-invalid',
+      'transparency log entry does not verify: DSSE payload hash mismatch',
+    );
   });
 
   test('without the SET only the RFC 3161 timestamp is trusted; without both: timestamp-invalid', async (t) => {
@@ -89,7 +99,11 @@ describe('keyless attacks on the public-good vector', { skip: absent }, () => {
         'timestampVerificationData'
       ] = { rfc3161Timestamps: [] };
     });
-    await refused(verify(root, { identities: [vectorSigner] }), 'timestamp-invalid');
+    await refused(
+      verify(root, { identities: [vectorSigner] }),
+      'timestamp-invalid',
+      'signature timestamp does not verify: expected 1 timestamps, got 0',
+    );
   });
 });
 
@@ -112,7 +126,11 @@ describe('keyless attacks with a private Sigstore instance', () => {
 
   test('a signature by another key than the certificate, logged as is: bad-signature', async (t) => {
     const root = await signed(t, { identity: 'ci@example.com', issuer, signWithOtherKey: true });
-    await refused(verify(root, trusting('ci@example.com')), 'bad-signature');
+    await refused(
+      verify(root, trusting('ci@example.com')),
+      'bad-signature',
+      'model signature does not verify with the signing certificate',
+    );
   });
 
   test('a workflow URI SAN verifies with that URI, exactly', async (t) => {
@@ -122,15 +140,28 @@ describe('keyless attacks with a private Sigstore instance', () => {
     await refused(
       verify(root, trusting(workflow.replace('refs/heads/main', 'refs/heads/dev'))),
       'untrusted-identity',
+      'model was signed by "https://github.com/acme/models/.github/workflows/sign.yml@refs/heads/main" (issuer "https://token.actions.githubusercontent.com"), which is not a trusted identity',
     );
-    await refused(verify(root, trusting('https://github.com/acme/models')), 'untrusted-identity');
+    await refused(
+      verify(root, trusting('https://github.com/acme/models')),
+      'untrusted-identity',
+      'model was signed by "https://github.com/acme/models/.github/workflows/sign.yml@refs/heads/main" (issuer "https://token.actions.githubusercontent.com"), which is not a trusted identity',
+    );
   });
 
   test('an e-mail SAN does not match its mailto: URI form, nor a URI SAN its bare form', async (t) => {
     const email = await signed(t, { identity: 'ci@example.com', issuer });
-    await refused(verify(email, trusting('mailto:ci@example.com')), 'untrusted-identity');
+    await refused(
+      verify(email, trusting('mailto:ci@example.com')),
+      'untrusted-identity',
+      'model was signed by "ci@example.com" (issuer "https://token.actions.githubusercontent.com"), which is not a trusted identity',
+    );
     const uri = await signed(t, { identity: 'mailto:ci@example.com', issuer, san: 'uri' });
-    await refused(verify(uri, trusting('ci@example.com')), 'untrusted-identity');
+    await refused(
+      verify(uri, trusting('ci@example.com')),
+      'untrusted-identity',
+      'model was signed by "mailto:ci@example.com" (issuer "https://token.actions.githubusercontent.com"), which is not a trusted identity',
+    );
   });
 
   test('the v2 issuer extension decides when the two disagree: untrusted-identity', async (t) => {
@@ -139,7 +170,11 @@ describe('keyless attacks with a private Sigstore instance', () => {
       issuer,
       issuerExtensions: { v1: issuer, v2: 'https://evil.example.com' },
     });
-    await refused(verify(root, trusting('ci@example.com')), 'untrusted-identity');
+    await refused(
+      verify(root, trusting('ci@example.com')),
+      'untrusted-identity',
+      'model was signed by "ci@example.com" (issuer "https://evil.example.com"), which is not a trusted identity',
+    );
   });
 
   test('an old certificate with only the v1 issuer extension verifies', async (t) => {
@@ -150,7 +185,11 @@ describe('keyless attacks with a private Sigstore instance', () => {
     });
     const verified = await verify(root, trusting('ci@example.com'));
     assert.equal(verified.signer.method === 'keyless' && verified.signer.issuer, issuer);
-    await refused(verify(root, trusting('ci@example.com', 'https://other')), 'untrusted-identity');
+    await refused(
+      verify(root, trusting('ci@example.com', 'https://other')),
+      'untrusted-identity',
+      'model was signed by "ci@example.com" (issuer "https://token.actions.githubusercontent.com"), which is not a trusted identity',
+    );
   });
 
   test('an expired certificate cannot borrow a time from an entry without a SET', async (t) => {
@@ -162,7 +201,11 @@ describe('keyless attacks with a private Sigstore instance', () => {
       validFrom: new Date(at.getTime() - 20 * 60_000),
       validTo: new Date(at.getTime() - 10 * 60_000),
     });
-    await refused(verify(root, trusting('ci@example.com')), 'certificate-expired');
+    await refused(
+      verify(root, trusting('ci@example.com')),
+      'certificate-expired',
+      'the signing certificate (valid 2024-03-01T11:40:00.000Z to 2024-03-01T11:50:00.000Z) was not valid when the log recorded the signature at 2024-03-01T12:00:00.000Z',
+    );
     await editBundle(join(root, 'model.sig'), (bundle) => {
       const [entry] = bundle.verificationMaterial.tlogEntries;
       assert.ok(entry !== undefined);
@@ -171,6 +214,10 @@ describe('keyless attacks with a private Sigstore instance', () => {
       delete entry.inclusionPromise;
     });
     // No SET and no TSA timestamp: no trusted time at all, whatever integratedTime says.
-    await refused(verify(root, trusting('ci@example.com')), 'timestamp-invalid');
+    await refused(
+      verify(root, trusting('ci@example.com')),
+      'timestamp-invalid',
+      'signature timestamp does not verify: expected 1 timestamps, got 0',
+    );
   });
 });
