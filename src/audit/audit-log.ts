@@ -21,7 +21,7 @@ import { dirname } from 'node:path';
 import { createCheckpointKeeper } from './audit-checkpoint.js';
 import type { AuditFsyncPolicy, AuditLog, AuditLogOptions } from './audit-log-types.js';
 import { openAuditChain } from './audit-open.js';
-import { AuditWriter } from './audit-writer.js';
+import { AuditWriter, tell } from './audit-writer.js';
 
 export type {
   AuditFsyncPolicy,
@@ -57,11 +57,7 @@ export async function createAuditLog(options: AuditLogOptions): Promise<AuditLog
     now,
   });
   const keeper = createCheckpointKeeper(options.checkpointPath, hmacKey, now, (error) => {
-    try {
-      onCheckpointError?.(error);
-    } catch {
-      // A throwing listener must not stop the writer.
-    }
+    tell(onCheckpointError, error);
   });
   const log = new AuditWriter({
     path,

@@ -49,7 +49,10 @@ export interface AuditWriterSettings {
 }
 
 /** Calls a listener, which must not stop the writer by throwing. */
-function tell<A extends unknown[]>(listener: ((...args: A) => void) | undefined, ...args: A): void {
+export function tell<A extends unknown[]>(
+  listener: ((...args: A) => void) | undefined,
+  ...args: A
+): void {
   try {
     listener?.(...args);
   } catch {
