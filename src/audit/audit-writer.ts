@@ -10,8 +10,12 @@ import { AuditFile } from './audit-file.js';
 import { serializeAuditRecord } from './audit-hash.js';
 import { AuditLogError } from './audit-log-error.js';
 import type { AuditFsyncPolicy, AuditLog, AuditLogStats } from './audit-log-types.js';
-import { normalizeAuditEntry, type AuditRecord, type AuditRecordBody } from './audit-record.js';
-import type { AuditEntry } from './audit-record.js';
+import {
+  normalizeAuditEntry,
+  type AuditEntry,
+  type AuditRecord,
+  type AuditRecordBody,
+} from './audit-record.js';
 
 interface PendingRecord {
   readonly kind: 'record';
