@@ -6,6 +6,7 @@ import { test } from 'node:test';
 import { createKeyHint } from '../../../src/models/oms/signing-key.js';
 import { signModelDirectory } from '../../../src/models/oms/sign-model.js';
 import { createTempModel, createTestKeys, vectorsRoot } from './oms-test-fixtures.js';
+import { refusal } from './oms-refusal.js';
 
 interface Layout {
   [key: string]: Layout | string;
@@ -63,7 +64,35 @@ test('an empty model is not signed', async (t) => {
   const keys = createTestKeys();
   const model = await createTempModel({ '.gitignore': 'x' });
   t.after(model.cleanup);
-  await assert.rejects(signModelDirectory({ root: model.root, privateKeyPem: keys.privatePem }));
+  await assert.rejects(
+    signModelDirectory({ root: model.root, privateKeyPem: keys.privatePem }),
+    refusal('statement-invalid', 'model has no files to sign'),
+  );
+  assert.equal(existsSync(join(model.root, 'model.sig')), false);
+});
+
+test('a public key given as the signing key is refused before the model is read', async (t) => {
+  // An empty model would be refused as such once read: the key's error coming first shows the
+  // key is parsed as a private key up front, not only when the statement is signed.
+  const keys = createTestKeys();
+  const model = await createTempModel({ '.gitignore': 'x' });
+  t.after(model.cleanup);
+  await assert.rejects(signModelDirectory({ root: model.root, privateKeyPem: keys.publicPem }), {
+    code: 'ERR_OSSL_UNSUPPORTED',
+  });
+  assert.equal(existsSync(join(model.root, 'model.sig')), false);
+});
+
+test('a KeyObject signs like its PEM', async (t) => {
+  const keys = createTestKeys();
+  const model = await createTempModel({ 'm.onnx': 'weights' });
+  t.after(model.cleanup);
+  const fromPem = await signModelDirectory({ root: model.root, privateKeyPem: keys.privatePem });
+  const fromKey = await signModelDirectory({ root: model.root, privateKeyPem: keys.privateKey });
+  const payloadOf = (json: string) =>
+    (JSON.parse(json) as { dsseEnvelope: { payload: string } }).dsseEnvelope.payload;
+  assert.equal(payloadOf(fromKey.bundleJson), payloadOf(fromPem.bundleJson));
+  assert.deepEqual(fromKey.digests, fromPem.digests);
 });
 
 const reference = join(vectorsRoot, 'model-transparency/v1.1.0-elliptic-key/model.sig');
