@@ -42,7 +42,8 @@ export type LoadMessage =
 
 /** Which server a server child runs. */
 export interface ServerSpec {
-  readonly kind: 'naive' | 'bastion';
+  /** `floor`: the naive server behind Bastion's edge plugins (`naive-server.ts`). */
+  readonly kind: 'naive' | 'floor' | 'bastion';
   /** A label for logs and results. */
   readonly name: string;
   /** Model repository (bastion) or folder of `<model>.onnx` files (naive). */

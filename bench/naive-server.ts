@@ -6,10 +6,15 @@
  * Bastion. Sessions get the same options as Bastion's workers, so the comparison measures the
  * gateway, not ONNX Runtime's thread settings.
  */
+import { randomUUID } from 'node:crypto';
 import { readdir } from 'node:fs/promises';
 import { basename, join } from 'node:path';
+import compress from '@fastify/compress';
+import fastifyHelmet from '@fastify/helmet';
+import rateLimit from '@fastify/rate-limit';
 import Fastify, { type FastifyInstance } from 'fastify';
 import ort from 'onnxruntime-node';
+import { computeSecurityHeaders, securityHeaderOptions } from '../src/http/security-headers.js';
 
 interface V2Input {
   name: string;
@@ -42,9 +47,42 @@ function outputsOf(results: ort.InferenceSession.OnnxValueMapType) {
   }));
 }
 
-/** Starts the naive server on an ephemeral loopback port. */
+/**
+ * The edge every Bastion request crosses before any security work of its own, as Bastion
+ * configures it: helmet's headers computed once and copied onto each reply (@fastify/helmet
+ * registered, not global), a request id, @fastify/rate-limit in memory on `onRequest`, and
+ * @fastify/compress with Bastion's 1 KiB threshold. CORS is left out: Bastion registers it only
+ * when `server.cors.origins` is set, and the bench does not set it. No auth, validation, audit,
+ * metrics or logging: what this adds to the naive server is the floor of the stack Bastion is
+ * built on (the "floor" server, f in the bench).
+ */
+async function registerEdge(app: FastifyInstance): Promise<void> {
+  const options = securityHeaderOptions(false);
+  const headers = computeSecurityHeaders(options);
+  await app.register(fastifyHelmet, { ...options, global: false });
+  app.addHook('onRequest', (request, reply, done) => {
+    void reply.headers(headers);
+    const id = request.headers['x-request-id'];
+    void reply.header('x-request-id', typeof id === 'string' ? id : randomUUID());
+    done();
+  });
+  await app.register(rateLimit, {
+    global: true,
+    hook: 'onRequest',
+    timeWindow: 60_000,
+    max: 1_000_000_000,
+    keyGenerator: (request) => `ip:${request.ip}`,
+  });
+  await app.register(compress, { global: true, threshold: 1024 });
+}
+
+/**
+ * Starts the naive server on an ephemeral loopback port; with `edge`, behind the plugins Bastion
+ * registers for every request ({@link registerEdge}).
+ */
 export async function startNaiveServer(
   folder: string,
+  edge = false,
 ): Promise<{ app: FastifyInstance; port: number }> {
   const sessions = new Map<string, ort.InferenceSession>();
   for (const file of await readdir(folder)) {
@@ -58,6 +96,7 @@ export async function startNaiveServer(
   }
 
   const app = Fastify({ bodyLimit: 64 * 1024 * 1024 });
+  if (edge) await registerEdge(app);
   app.get('/v2/health/live', (_request, reply) => reply.code(200).send());
   app.post<{ Params: { model: string }; Body: { inputs: V2Input[] } }>(
     '/v2/models/:model/infer',

@@ -1,8 +1,9 @@
 /**
  * `--profile`: CPU-profiles the main thread of Bastion in each HTTP scenario the bench measures
- * (worker pool and inline at c=32, batching at c=32, the default placement at c=1) and of the
- * naive server (c=32, c=1), each after a warm-up and for a few seconds of load only (start-up is
- * not in the profiles), and attributes the samples to stages (`stages.ts`).
+ * (worker pool and inline at c=32, batching at c=32, the default placement at c=1), of the
+ * naive server (c=32, c=1) and of the floor (the naive server behind Bastion's edge plugins,
+ * c=32), each after a warm-up and for a few seconds of load only (start-up is not in the
+ * profiles), and attributes the samples to stages (`stages.ts`).
  */
 import { readFile, mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -25,7 +26,7 @@ export interface ProfilePlan {
   readonly profileSec: number;
 }
 
-type ServerKey = 'pool' | 'inline' | 'default' | 'naive';
+type ServerKey = 'pool' | 'inline' | 'default' | 'naive' | 'floor';
 
 interface ProfileScenario {
   readonly id: string;
@@ -49,11 +50,12 @@ const scenarios: readonly ProfileScenario[] = [
   { id: 'default-c1', label: 'default c=1', server: 'default', model: 'mlp', connections: 1 },
   { id: 'naive-c32', label: 'naive c=32', server: 'naive', model: 'mlp', connections: 32 },
   { id: 'naive-c1', label: 'naive c=1', server: 'naive', model: 'mlp', connections: 1 },
+  { id: 'floor-c32', label: 'floor c=32', server: 'floor', model: 'mlp', connections: 32 },
 ];
 
 function startFor(key: ServerKey, work: string, files: BenchFiles): Promise<RunningServer> {
-  if (key === 'naive') {
-    return startServer({ kind: 'naive', name: 'naive', repository: files.naiveDir });
+  if (key === 'naive' || key === 'floor') {
+    return startServer({ kind: key, name: key, repository: files.naiveDir });
   }
   // Every guard on, as in the measured rounds: token through the cache, audit (fsync: always),
   // metrics, info logging. `pool` and `inline` pin the placement; `default` leaves it to Bastion.

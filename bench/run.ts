@@ -1,13 +1,14 @@
 /**
  * `npm run bench [-- --quick] [-- --profile]`: Bastion against (a) ONNX Runtime called in
  * process (the limit) and (b) a naive Fastify + ONNX Runtime endpoint, in the same run, in
- * alternating rounds. Every server runs in its own child process and autocannon in another, so
+ * alternating rounds; (f) is that endpoint behind the plugins Bastion registers for every request,
+ * the floor of the stack before any of Bastion's own security work. Every server runs in its own child process and autocannon in another, so
  * that server and load generator do not share an event loop; (a) and the health probe run here
  * while nothing else does. Writes `bench/results/<date>.json` and `.md`.
  *
  * --quick    one short round (about a minute)
  * --profile  afterwards, CPU-profile Bastion's main thread in each scenario (pool and inline c=32,
- *            batching c=32, c=1) and the naive server's, and print the CPU per request by stage
+ *            batching c=32, c=1), the naive server's and the floor's, and print the CPU per request by stage
  *            (bench/profile-scenarios.ts, bench/stages.ts)
  * --profile-only  only that (profiles under bench/results/profiles/)
  * --from-source  run the Bastion servers from src/ through tsx instead of a fresh tsc build
@@ -30,6 +31,7 @@ import {
   markdownTable,
   profileMarkdown,
   type Scenario,
+  type ScenarioRow,
   scenarioMarkdown,
   scenarioRows,
 } from './bench-report.js';
@@ -79,7 +81,7 @@ const log = (message: string): void => {
   );
 };
 
-type ServerName = 'naive' | 'full' | 'nocache' | 'quiet' | 'groupsync' | 'inline';
+type ServerName = 'naive' | 'floor' | 'full' | 'nocache' | 'quiet' | 'groupsync' | 'inline';
 
 /** One HTTP measurement: which server, which model, how many connections. */
 interface Target {
@@ -95,6 +97,8 @@ interface Target {
 const allTargets: readonly Target[] = [
   { id: 'b-mlp-c1', server: 'naive', model: 'mlp', width: modelWidth.mlp, connections: 1 },
   { id: 'b-mlp-c32', server: 'naive', model: 'mlp', width: modelWidth.mlp, connections: 32 },
+  { id: 'f-mlp-c1', server: 'floor', model: 'mlp', width: modelWidth.mlp, connections: 1 },
+  { id: 'f-mlp-c32', server: 'floor', model: 'mlp', width: modelWidth.mlp, connections: 32 },
   { id: 'c-mlp-c1', server: 'full', model: 'mlp', width: modelWidth.mlp, connections: 1 },
   { id: 'c-mlp-c32', server: 'full', model: 'mlp', width: modelWidth.mlp, connections: 32 },
   { id: 'c-mlpb-c1', server: 'full', model: 'mlp-batched', width: modelWidth.mlp, connections: 1 },
@@ -226,7 +230,14 @@ const scenarios: readonly Scenario[] = [
     c: 'c-inline-c32',
     rows: 1,
   },
+  // Not Bastion: the naive server behind Bastion's edge plugins only (`naive-server.ts`).
+  { label: floorLabel(1), a: 'a-mlp-1', b: 'b-mlp-c1', c: 'f-mlp-c1', rows: 1 },
+  { label: floorLabel(32), a: 'a-mlp-1', b: 'b-mlp-c32', c: 'f-mlp-c32', rows: 1 },
 ];
+
+function floorLabel(connections: number): string {
+  return `mlp c=${connections} — f: naive + edge plugins (not Bastion)`;
+}
 
 function jobFor(
   target: Target,
@@ -308,6 +319,7 @@ async function main(): Promise<void> {
     log('starting servers and the load generator');
     const serverList = await Promise.all([
       startServer({ kind: 'naive', name: 'naive', repository: files.naiveDir }),
+      startServer({ kind: 'floor', name: 'floor', repository: files.naiveDir }),
       bastion('full', variant('full', { repository: files.fullRepo })),
       bastion('nocache', variant('nocache', { authCache: false })),
       bastion('quiet', variant('quiet', { auditAndMetrics: false })),
@@ -472,6 +484,7 @@ async function main(): Promise<void> {
         met: (bastionHealth?.probe.p99 ?? Infinity) < 20 && runMs >= 50,
       },
     ];
+    const floor = floorFigures(find(floorLabel(32)), off32, inline32);
     const loadEnd = loadavg();
     const host = {
       cpus: cpus().length,
@@ -489,6 +502,7 @@ async function main(): Promise<void> {
       process.stdout.write(`placement at the end, ${name}: ${list.join(', ') || '–'}\n`);
     for (const g of goals)
       process.stdout.write(`${g.met ? 'MET   ' : 'NOT MET'}  ${g.goal}: ${g.measured}\n`);
+    for (const line of floor) process.stdout.write(`floor: ${line}\n`);
     printProfiles(profiles);
 
     const stamp = started.toISOString().replace(/:/g, '-').replace(/\..*$/, '');
@@ -501,6 +515,7 @@ async function main(): Promise<void> {
       scenarios: rows,
       health,
       goals,
+      floor,
       placements,
       raw: { http: Object.fromEntries(http), inProcess: Object.fromEntries(inProcess) },
       profiles,
@@ -508,13 +523,27 @@ async function main(): Promise<void> {
     await writeFile(join(resultsDir, `${stamp}.json`), `${JSON.stringify(json, null, 2)}\n`);
     await writeFile(
       join(resultsDir, `${stamp}.md`),
-      markdown({ started, host, rows, health, goals, profiles, placements }),
+      markdown({ started, host, rows, health, goals, floor, profiles, placements }),
     );
     log(`wrote bench/results/${stamp}.json and .md`);
   } finally {
     for (const close of closers.reverse()) await close().catch(() => undefined);
     await rm(work, { recursive: true, force: true });
   }
+}
+
+/** What the edge plugins alone cost, against the naive server and against Bastion. */
+function floorFigures(
+  floor: ScenarioRow | undefined,
+  ...bastion: readonly (ScenarioRow | undefined)[]
+): string[] {
+  if (floor?.b === undefined || floor.c === undefined) return [];
+  const cpu = (row: ScenarioRow | undefined) => row?.c?.cpuPerRequest ?? NaN;
+  const extra = floor.c.cpuPerRequest - floor.b.cpuPerRequest;
+  return [
+    `f/b at c=32 (mlp): ${floor.cOverB.toFixed(2)}; process CPU per request ${floor.c.cpuPerRequest.toFixed(0)} µs against b's ${floor.b.cpuPerRequest.toFixed(0)} (+${extra.toFixed(0)} µs; the issue's budget for everything Bastion adds is +60 µs of main-thread CPU)`,
+    `Bastion over the floor at c=32, process CPU per request: default placement +${(cpu(bastion[0]) - floor.c.cpuPerRequest).toFixed(0)} µs, inline +${(cpu(bastion[1]) - floor.c.cpuPerRequest).toFixed(0)} µs`,
+  ];
 }
 
 function stagesMarkdown(profiles: readonly StageProfile[]): string {
@@ -548,6 +577,7 @@ function markdown(report: {
   rows: ReturnType<typeof scenarioRows>;
   health: HealthFigure[];
   goals: GoalCheck[];
+  floor: readonly string[];
   profiles: StageProfile[];
   placements: Record<string, string[]>;
 }): string {
@@ -588,6 +618,16 @@ ${markdownTable(
   ['goal', 'measured', 'met'],
   report.goals.map((g) => [g.goal, g.measured, g.met ? 'yes' : '**no**']),
 )}
+
+## The stack's floor (f)
+
+**f** is the naive server behind the plugins Bastion registers for every request, configured as
+Bastion configures them: helmet's headers (computed once), a request id, @fastify/rate-limit in
+memory, @fastify/compress (1 KiB threshold); no auth, validation, audit, metrics or logging. Its
+rows above are "f" in the c columns. What it costs over b is spent before any of Bastion's own
+security work.
+
+${report.floor.map((line) => `- ${line}`).join('\n')}
 ${report.profiles.length === 0 ? '' : stagesMarkdown(report.profiles)}`;
 }
 

@@ -30,8 +30,8 @@ async function gatewayModule<T>(path: string): Promise<T> {
 }
 
 async function start(spec: ServerSpec): Promise<() => Promise<void>> {
-  if (spec.kind === 'naive') {
-    const { app, port } = await startNaiveServer(spec.repository);
+  if (spec.kind === 'naive' || spec.kind === 'floor') {
+    const { app, port } = await startNaiveServer(spec.repository, spec.kind === 'floor');
     send({ type: 'listening', port });
     return () => app.close();
   }
