@@ -1,12 +1,6 @@
 import { X509Certificate } from 'node:crypto';
 import { bundleFromJSON, ValidationError, type Bundle } from '@sigstore/bundle';
-import {
-  PolicyError,
-  toSignedEntity,
-  VerificationError,
-  Verifier,
-  type SignedEntity,
-} from '@sigstore/verify';
+import { toSignedEntity, VerificationError, Verifier, type SignedEntity } from '@sigstore/verify';
 // Not re-exported by the package index; used only to name a log fault before the full check.
 import { verifyTLogBody, verifyTLogInclusion } from '@sigstore/verify/dist/tlog/index.js';
 import { readKeyUsage } from './certificate-key-usage.js';
@@ -41,6 +35,10 @@ function refuse(reason: OmsFailureReason, message: string, cause?: unknown): Oms
   return new OmsVerificationError(reason, message, { cause });
 }
 
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
 function describeBundleError(error: unknown): string {
   if (!(error instanceof Error)) return String(error);
   const fields = error instanceof ValidationError ? error.fields : undefined;
@@ -65,35 +63,42 @@ function toEntity(bundle: Bundle): SignedEntity {
   try {
     return toSignedEntity(bundle);
   } catch (error) {
-    // The only thing parsed here is the certificate (and RFC 3161 timestamps).
-    throw refuse('certificate-invalid', 'keyless signing certificate cannot be parsed', error);
+    // The certificate was parsed already (requireCodeSigning): what is left to parse here are the
+    // RFC 3161 timestamps, and the certificate again by the library's own DER reader.
+    throw refuse(
+      'bundle-malformed',
+      `keyless signature bundle's certificate or RFC 3161 timestamp cannot be read: ${messageOf(error)}`,
+      error,
+    );
   }
 }
 
-/** The leaf's validity period, when node can read it, to tell "expired" from "untrusted". */
-function outsideValidity(bundle: Bundle): string | undefined {
-  const content = bundle.verificationMaterial.content;
-  if (content.$case !== 'certificate') return undefined;
-  try {
-    const leaf = new X509Certificate(content.certificate.rawBytes);
-    const from = new Date(leaf.validFrom);
-    const to = new Date(leaf.validTo);
-    for (const entry of bundle.verificationMaterial.tlogEntries) {
-      const seconds = Number(entry.integratedTime);
-      if (!(seconds > 0)) continue; // Rekor v2 entries carry no integrated time.
-      const at = new Date(seconds * 1000);
-      if (at < from || at > to) {
-        return `the signing certificate (valid ${from.toISOString()} to ${to.toISOString()}) was not valid when the log recorded the signature at ${at.toISOString()}`;
-      }
+/**
+ * Why the leaf was refused, when it is because the log's signed time falls outside its validity:
+ * to tell "expired" from "untrusted". Only an entry with an inclusion promise gives a time the
+ * verifier judges the certificate at (as @sigstore/verify's `getTLogTimestamp`): the
+ * `integratedTime` of an entry without one is signed by nobody, so it is never quoted. The leaf
+ * was already parsed by {@link requireCodeSigning}.
+ */
+export function outsideValidity(leaf: X509Certificate, bundle: Bundle): string | undefined {
+  const from = new Date(leaf.validFrom);
+  const to = new Date(leaf.validTo);
+  for (const entry of bundle.verificationMaterial.tlogEntries) {
+    if (entry.inclusionPromise === undefined) continue;
+    const at = new Date(Number(entry.integratedTime) * 1000);
+    if (at < from || at > to) {
+      return `the signing certificate (valid ${from.toISOString()} to ${to.toISOString()}) was not valid when the log recorded the signature at ${at.toISOString()}`;
     }
-  } catch {
-    return undefined;
   }
   return undefined;
 }
 
 /** Maps @sigstore/verify's error codes to Bastion's stable reasons, one line each. */
-function mapVerifyError(error: unknown, bundle: Bundle): OmsVerificationError {
+function mapVerifyError(
+  error: unknown,
+  leaf: X509Certificate,
+  bundle: Bundle,
+): OmsVerificationError {
   if (error instanceof VerificationError) {
     const detail = `${error.message}${error.cause instanceof Error ? ` (${error.cause.message})` : ''}`;
     switch (error.code) {
@@ -104,7 +109,7 @@ function mapVerifyError(error: unknown, bundle: Bundle): OmsVerificationError {
       case 'TLOG_BODY_ERROR':
         return refuse('tlog-invalid', `transparency log entry does not verify: ${detail}`, error);
       case 'CERTIFICATE_ERROR': {
-        const expired = outsideValidity(bundle);
+        const expired = outsideValidity(leaf, bundle);
         return expired === undefined
           ? refuse(
               'certificate-invalid',
@@ -126,21 +131,19 @@ function mapVerifyError(error: unknown, bundle: Bundle): OmsVerificationError {
         return refuse('unsupported', `keyless bundle is not supported: ${detail}`, error);
     }
   }
-  if (error instanceof PolicyError) return refuse('untrusted-identity', error.message, error);
   return refuse(
     'certificate-invalid',
-    `keyless signature cannot be checked: ${error instanceof Error ? error.message : String(error)}`,
+    `keyless signature cannot be checked: ${messageOf(error)}`,
     error,
   );
 }
 
-function requireCodeSigning(bundle: Bundle): void {
-  const content = bundle.verificationMaterial.content;
-  if (content.$case !== 'certificate') return;
+/** Parses the leaf certificate and refuses one that is not for code signing. */
+function requireCodeSigning(rawBytes: Uint8Array): X509Certificate {
   let leaf: X509Certificate;
   let usage: ReturnType<typeof readKeyUsage>;
   try {
-    const der = Buffer.from(content.certificate.rawBytes);
+    const der = Buffer.from(rawBytes);
     leaf = new X509Certificate(der);
     usage = readKeyUsage(der);
   } catch (error) {
@@ -151,6 +154,7 @@ function requireCodeSigning(bundle: Bundle): void {
   if (eku?.includes(codeSigningEku) !== true || usage?.digitalSignature === false) {
     throw refuse('certificate-invalid', 'keyless signing certificate is not for code signing');
   }
+  return leaf;
 }
 
 /**
@@ -182,7 +186,7 @@ export function verifyKeylessEnvelope(
   if (bundle.verificationMaterial.content.$case !== 'certificate') {
     throw refuse('bundle-malformed', 'keyless signature bundle carries no Fulcio certificate');
   }
-  requireCodeSigning(bundle);
+  const leaf = requireCodeSigning(bundle.verificationMaterial.content.certificate.rawBytes);
   const entity = toEntity(bundle);
   const material = root().material;
   try {
@@ -199,14 +203,18 @@ export function verifyKeylessEnvelope(
       verifyTLogBody(entry, entity.signature);
     }
   } catch (error) {
-    throw error instanceof OmsVerificationError ? error : mapVerifyError(error, bundle);
+    if (error instanceof OmsVerificationError) throw error;
+    // A body the log signed that is not a Rekor entry (not JSON, say) fails as a plain error.
+    throw error instanceof VerificationError
+      ? mapVerifyError(error, leaf, bundle)
+      : refuse('tlog-invalid', `transparency log entry cannot be read: ${messageOf(error)}`, error);
   }
   let signer;
   try {
     // No policy here: the identity is compared below, exactly (the library's SAN match is a regex).
     signer = new Verifier(material).verify(entity);
   } catch (error) {
-    throw mapVerifyError(error, bundle);
+    throw mapVerifyError(error, leaf, bundle);
   }
   const san = signer.identity?.subjectAlternativeName;
   const issuer = signer.identity?.extensions?.issuer;

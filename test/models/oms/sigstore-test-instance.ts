@@ -73,14 +73,20 @@ export interface KeylessSignOptions {
   readonly validTo?: Date;
   readonly ignorePaths?: readonly string[];
   readonly signatureFile?: string;
-  /** Issue the certificate without its SCT, or without the code-signing EKU (refusal tests). */
-  readonly omit?: 'sct' | 'code-signing';
+  /**
+   * Issue the certificate without: its SCT; the code-signing EKU (serverAuth instead); the EKU
+   * extension at all; the key usage extension; digitalSignature in the key usage (keyCertSign
+   * instead); the SAN.
+   */
+  readonly omit?: 'sct' | 'code-signing' | 'eku' | 'key-usage' | 'digital-signature' | 'san';
   /** The SAN's type: an rfc822Name (e-mail, default) or a URI (CI workflow identities). */
   readonly san?: 'email' | 'uri';
   /** The Fulcio issuer extensions to write (default both `issuer`): v1 1.1 (raw), v2 1.8 (UTF8). */
   readonly issuerExtensions?: { readonly v1?: string; readonly v2?: string };
   /** Sign the envelope with a key other than the certificate's (logged as it is; refusal tests). */
   readonly signWithOtherKey?: boolean;
+  /** Log this body instead of the Rekor entry (its SET and inclusion proof still verify). */
+  readonly logBody?: Buffer;
 }
 
 /** A private Sigstore instance for tests. */
@@ -167,19 +173,36 @@ export function createTestSigstore(): TestSigstore {
   function issueLeaf(leafKey: KeyObject, options: KeylessSignOptions, at: Date): Buffer {
     const from = options.validFrom ?? new Date(at.getTime() - 60_000);
     const to = options.validTo ?? new Date(at.getTime() + 600_000);
+    const omit = options.omit;
     const extensions = [
-      extension('2.5.29.15', bits(Buffer.from([0x80]), 7), true), // digitalSignature
-      extension(
-        '2.5.29.37',
-        seq(oid(options.omit === 'code-signing' ? '1.3.6.1.5.5.7.3.1' : '1.3.6.1.5.5.7.3.3')),
-      ), // codeSigning (serverAuth when told to omit it)
+      // digitalSignature (keyCertSign when told to omit it)
+      ...(omit === 'key-usage'
+        ? []
+        : [
+            omit === 'digital-signature'
+              ? extension('2.5.29.15', bits(Buffer.from([0x04]), 2), true)
+              : extension('2.5.29.15', bits(Buffer.from([0x80]), 7), true),
+          ]),
+      // codeSigning (serverAuth when told to omit it)
+      ...(omit === 'eku'
+        ? []
+        : [
+            extension(
+              '2.5.29.37',
+              seq(oid(omit === 'code-signing' ? '1.3.6.1.5.5.7.3.1' : '1.3.6.1.5.5.7.3.3')),
+            ),
+          ]),
       extension('2.5.29.14', octets(keyId(leafKey))),
       extension('2.5.29.35', seq(tlv(0x80, keyId(intermediateKeys.publicKey)))),
-      extension(
-        '2.5.29.17',
-        seq(tlv(options.san === 'uri' ? 0x86 : 0x81, Buffer.from(options.identity))),
-        true,
-      ),
+      ...(omit === 'san'
+        ? []
+        : [
+            extension(
+              '2.5.29.17',
+              seq(tlv(options.san === 'uri' ? 0x86 : 0x81, Buffer.from(options.identity))),
+              true,
+            ),
+          ]),
     ];
     const issuers = options.issuerExtensions ?? { v1: options.issuer, v2: options.issuer };
     if (issuers.v1 !== undefined)
@@ -251,7 +274,7 @@ export function createTestSigstore(): TestSigstore {
       };
       const cert = issueLeaf(leaf.publicKey, options, at);
       const payload = Buffer.from(bundle.dsseEnvelope.payload, 'base64');
-      const body = Buffer.from(
+      const entryBody = Buffer.from(
         JSON.stringify({
           apiVersion: '0.0.1',
           kind: 'dsse',
@@ -270,6 +293,7 @@ export function createTestSigstore(): TestSigstore {
           },
         }),
       );
+      const body = options.logBody ?? entryBody;
       const integratedTime = Math.floor(at.getTime() / 1000);
       const logIndex = 1;
       // A two-entry log (a neighbour, then this entry) and its signed checkpoint.
