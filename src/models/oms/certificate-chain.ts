@@ -45,16 +45,16 @@ function assertValidAt(cert: X509Certificate, now: Date, role: string): void {
   }
 }
 
-function keyUsageOf(cert: X509Certificate, role: string): ReturnType<typeof readKeyUsage> {
+function keyUsageOf(cert: X509Certificate): ReturnType<typeof readKeyUsage> {
   try {
     return readKeyUsage(cert.raw);
   } catch (error) {
-    throw invalid(`${role} certificate has an unreadable keyUsage extension`, error);
+    throw invalid('signing certificate has an unreadable keyUsage extension', error);
   }
 }
 
 function assertLeafUsage(leaf: X509Certificate): void {
-  const usage = keyUsageOf(leaf, 'signing');
+  const usage = keyUsageOf(leaf);
   const eku = leaf.keyUsage as string[] | undefined;
   if (usage !== undefined && !usage.digitalSignature) {
     throw invalid('signing certificate keyUsage does not allow digitalSignature');
@@ -67,12 +67,13 @@ function assertLeafUsage(leaf: X509Certificate): void {
   }
 }
 
+/**
+ * An issuer must be a CA. node's `ca` is OpenSSL's X509_check_ca: basicConstraints cA, and a
+ * keyUsage extension, when present and readable, that allows keyCertSign; so an issuer whose key
+ * usage forbids signing certificates, or cannot be read, is "not a CA" here too.
+ */
 function assertIssuer(cert: X509Certificate): void {
   if (!cert.ca) throw invalid(`issuing certificate "${cert.subject}" is not a CA`);
-  const usage = keyUsageOf(cert, 'issuing');
-  if (usage !== undefined && !usage.keyCertSign) {
-    throw invalid(`issuing certificate "${cert.subject}" may not sign certificates`);
-  }
 }
 
 /** Depth-first search for a path leaf → intermediates → root, linked by signature only. */

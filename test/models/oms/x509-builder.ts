@@ -30,6 +30,8 @@ export const keyUsageBits = {
 export interface CertificateSpec {
   /** Common name of the subject (the issuer's CN is taken from `issuer`). */
   readonly cn: string;
+  /** An organization RDN before the CN in the subject (node prints it `O=…\nCN=…`). */
+  readonly org?: string | undefined;
   readonly publicKey: KeyObject;
   /** The issuing certificate's CN and private key; omit both for a self-signed certificate. */
   readonly issuer?: { readonly cn: string | undefined; readonly key: KeyObject };
@@ -51,7 +53,11 @@ export interface CertificateSpec {
 export const ekuCodeSigning = '1.3.6.1.5.5.7.3.3';
 export const ekuServerAuth = '1.3.6.1.5.5.7.3.1';
 
-const name = (cn: string): Buffer => seq(set(seq(oid('2.5.4.3'), utf8(cn))));
+const name = (cn: string, org?: string): Buffer =>
+  seq(
+    ...(org === undefined ? [] : [set(seq(oid('2.5.4.10'), utf8(org)))]),
+    set(seq(oid('2.5.4.3'), utf8(cn))),
+  );
 
 /** Builds and signs one certificate; returns its DER. */
 export function buildCertificate(spec: CertificateSpec): Buffer {
@@ -74,7 +80,7 @@ export function buildCertificate(spec: CertificateSpec): Buffer {
     ecdsaSha256,
     name(spec.issuer?.cn ?? spec.cn),
     seq(time(spec.from), time(spec.to)),
-    name(spec.cn),
+    name(spec.cn, spec.org),
     spec.publicKey.export({ type: 'spki', format: 'der' }),
     tlv(0xa3, seq(...extensions)),
   );
