@@ -193,6 +193,13 @@ void describe('keyless log entries and timestamps', () => {
         return true;
       },
     );
+    assert.throws(
+      () => check({}, [who]),
+      refusal(
+        'bundle-malformed',
+        'keyless signature bundle is malformed: invalid bundle (mediaType, content, verificationMaterial)',
+      ),
+    );
     // A field of the wrong type fails in the decoder, with no field list.
     const { bundle: other } = await signed(t);
     (other['dsseEnvelope'] as Record<string, unknown>)['payload'] = 5;
