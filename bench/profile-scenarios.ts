@@ -137,7 +137,7 @@ export async function profileScenarios(
   const load = await startLoadGenerator();
   const results: StageProfile[] = [];
   try {
-    for (const key of ['pool', 'inline', 'default', 'naive'] as const) {
+    for (const key of ['pool', 'inline', 'default', 'naive', 'floor'] as const) {
       const server = await startFor(key, work, files);
       try {
         for (const s of scenarios.filter((x) => x.server === key)) {
