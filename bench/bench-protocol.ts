@@ -30,6 +30,8 @@ export interface LoadResult {
   readonly latency: LatencySummary;
   /** Set by the orchestrator: the server process's CPU time per answered request, µs. */
   readonly serverCpuPerRequest?: number;
+  /** Set by the orchestrator: the server's main thread's CPU time per answered request, µs. */
+  readonly serverMainCpuPerRequest?: number;
   /** Set by the orchestrator: audit records per fdatasync during the run (Bastion with audit). */
   readonly auditRecordsPerFsync?: number;
 }
@@ -66,7 +68,13 @@ export type ServerMessage =
   | { readonly type: 'error'; readonly message: string }
   | { readonly type: 'closed' }
   | { readonly type: 'profiled'; readonly file: string }
-  | { readonly type: 'cpu'; readonly micros: number; readonly rssBytes?: number };
+  | {
+      readonly type: 'cpu';
+      readonly micros: number;
+      /** The main thread's own CPU time (Linux schedstat); absent where it cannot be read. */
+      readonly mainMicros?: number;
+      readonly rssBytes?: number;
+    };
 
 /** Orchestrator → server child. */
 export type ServerCommand =

@@ -18,6 +18,8 @@ export interface HttpFigure {
   readonly errors: number;
   /** Server CPU µs (all threads) per answered request. */
   readonly cpuPerRequest: number;
+  /** The server's main-thread CPU µs per answered request. */
+  readonly mainCpuPerRequest: number;
   /** Audit records per fdatasync (Bastion with audit on; NaN otherwise). */
   readonly recordsPerFsync: number;
 }
@@ -78,6 +80,7 @@ export function httpFigure(results: readonly LoadResult[], rows = 1): HttpFigure
     non2xx: results.reduce((n, r) => n + r.non2xx, 0),
     errors: results.reduce((n, r) => n + r.errors, 0),
     cpuPerRequest: median(results.map((r) => r.serverCpuPerRequest ?? NaN)) / rows,
+    mainCpuPerRequest: median(results.map((r) => r.serverMainCpuPerRequest ?? NaN)) / rows,
     recordsPerFsync: median(results.map((r) => r.auditRecordsPerFsync ?? NaN)),
   };
 }
@@ -132,10 +135,12 @@ const header = [
   'b p50',
   'b p99',
   'b µs CPU/row',
+  'b main µs',
   'c rows/s',
   'c p50',
   'c p99',
   'c µs CPU/row',
+  'c main µs',
   'c rec/fsync',
   'c/b',
   'c/a',
@@ -150,10 +155,12 @@ function cells(row: ScenarioRow): string[] {
     ms(row.b?.p50),
     ms(row.b?.p99),
     n0(row.b?.cpuPerRequest),
+    n0(row.b?.mainCpuPerRequest),
     `${n0(row.c?.perSec)}${spread(row.c)}${failures(row.c)}`,
     ms(row.c?.p50),
     ms(row.c?.p99),
     n0(row.c?.cpuPerRequest),
+    n0(row.c?.mainCpuPerRequest),
     oneDecimal(row.c?.recordsPerFsync),
     ratio(row.cOverB),
     ratio(row.cOverA),

@@ -69,6 +69,8 @@ export interface RunningServer {
   readonly pid: number | undefined;
   /** CPU microseconds (user + system, all threads) the server process has used so far. */
   cpuMicros(): Promise<number>;
+  /** The same, with the main thread's own CPU microseconds (NaN where Linux cannot say). */
+  cpuTimes(): Promise<{ readonly micros: number; readonly mainMicros: number }>;
   /**
    * Audit records written and fdatasync calls so far, from Bastion's metrics listener
    * (`bastion_audit_records_total`, `bastion_audit_fsyncs_total`); undefined without one.
@@ -103,17 +105,21 @@ export async function startServer(
     metricsPort === undefined
       ? undefined
       : (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+  const cpuTimes = async () => {
+    const answer = nextMessage<ServerMessage>(child, `server ${spec.name}`);
+    child.send({ type: 'cpu' } satisfies ServerCommand);
+    const message = await answer;
+    if (message.type !== 'cpu') throw new Error(`server ${spec.name}: no CPU figure`);
+    return { micros: message.micros, mainMicros: message.mainMicros ?? NaN };
+  };
   return {
     name: spec.name,
     url: `http://127.0.0.1:${message.port}`,
     token: message.token,
     pid: child.pid,
+    cpuTimes,
     async cpuMicros() {
-      const answer = nextMessage<ServerMessage>(child, `server ${spec.name}`);
-      child.send({ type: 'cpu' } satisfies ServerCommand);
-      const message = await answer;
-      if (message.type !== 'cpu') throw new Error(`server ${spec.name}: no CPU figure`);
-      return message.micros;
+      return (await cpuTimes()).micros;
     },
     metricsText: scrape,
     async auditCounts() {

@@ -3,6 +3,7 @@
  * {@link ServerSpec} (argv[2], JSON) says, reports the port (and a token) over IPC, and closes on
  * command. One server per process, so each gets its own event loop and CPU profile.
  */
+import { readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { Session } from 'node:inspector/promises';
 import { join } from 'node:path';
@@ -83,11 +84,31 @@ async function profileCommand(command: ServerCommand): Promise<void> {
     send({ type: 'profiled', file: command.file });
   }
 }
+/**
+ * The main thread's CPU time so far, µs: the first field of Linux's per-thread schedstat
+ * (nanoseconds on the CPU). `process.cpuUsage()` counts every thread (GC helpers, the libuv pool
+ * doing the audit log's fdatasync), and the issue's CPU goal is the main thread's.
+ */
+function mainThreadMicros(): number | undefined {
+  try {
+    const text = readFileSync(`/proc/self/task/${process.pid}/schedstat`, 'utf8');
+    return Number(text.split(' ')[0]) / 1000;
+  } catch {
+    return undefined;
+  }
+}
+
 process.on('message', (command: ServerCommand) => {
   if (command.type === 'close') void shutDown();
   else if (command.type === 'cpu') {
     const { user, system } = process.cpuUsage();
-    send({ type: 'cpu', micros: user + system, rssBytes: process.memoryUsage.rss() });
+    const main = mainThreadMicros();
+    send({
+      type: 'cpu',
+      micros: user + system,
+      ...(main === undefined ? {} : { mainMicros: main }),
+      rssBytes: process.memoryUsage.rss(),
+    });
   } else void profileCommand(command);
 });
 process.on('disconnect', () => {
