@@ -101,7 +101,7 @@ export class AuditWriter implements AuditLog {
   constructor(settings: AuditWriterSettings) {
     this.#settings = settings;
     this.path = settings.path;
-    this.#file = new AuditFile(settings.path, settings.fileMode);
+    this.#file = new AuditFile(settings.path, settings.fileMode, settings.policy === 'always');
     this.#lastSeq = settings.lastSeq;
     this.#lastHash = settings.lastHash;
   }

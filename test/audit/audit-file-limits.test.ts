@@ -4,7 +4,8 @@
 // writer that rotates and closes leaves no file descriptor open.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { mkdtemp, readdir, readFile, readlink, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
@@ -102,5 +103,47 @@ void describe('audit file: descriptors', () => {
     assert.ok((await listRotatedAuditFiles(path)).length >= 3);
     await log.close();
     assert.equal(await openFds(), before);
+  });
+});
+
+/** The open flags of this process's descriptor on `path` (Linux: /proc/self/fdinfo), or undefined. */
+async function openFlagsOf(path: string): Promise<number | undefined> {
+  for (const fd of await readdir('/proc/self/fd')) {
+    const target = await readlink(`/proc/self/fd/${fd}`).catch(() => '');
+    if (target !== path) continue;
+    const info = await readFile(`/proc/self/fdinfo/${fd}`, 'utf8');
+    const flags = /^flags:\s+([0-7]+)$/m.exec(info)?.[1];
+    return flags === undefined ? undefined : Number.parseInt(flags, 8);
+  }
+  return undefined;
+}
+
+void describe('audit file: how it is opened', () => {
+  void it('fsync: always writes through O_DSYNC, one durable write per batch', async (t) => {
+    const path = join(await dir(t), 'audit.log');
+    const log = await createAuditLog({ path });
+    await Promise.all(
+      [1, 2, 3].map((i) => log.append({ event: 'request', outcome: 'allowed', sub: `s${i}` })),
+    );
+    const flags = await openFlagsOf(path);
+    assert.ok(flags !== undefined, 'the log is open');
+    assert.equal(flags & constants.O_DSYNC, constants.O_DSYNC);
+    assert.equal(flags & constants.O_APPEND, constants.O_APPEND);
+    // One batch, one synchronised write: counted as one sync.
+    assert.deepEqual(log.stats(), { records: 3, writes: 1, syncs: 1 });
+    await log.close();
+  });
+
+  void it('an interval policy writes without O_DSYNC and fdatasyncs on its timer', async (t) => {
+    const path = join(await dir(t), 'audit.log');
+    const log = await createAuditLog({ path, fsync: { intervalMs: 60_000 } });
+    await log.append({ event: 'request', outcome: 'allowed', sub: 's' });
+    const flags = await openFlagsOf(path);
+    assert.ok(flags !== undefined, 'the log is open');
+    assert.equal(flags & constants.O_DSYNC, 0);
+    assert.equal(log.stats().syncs, 0);
+    await log.flush();
+    assert.equal(log.stats().syncs, 1);
+    await log.close();
   });
 });
