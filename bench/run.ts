@@ -15,6 +15,7 @@
  * --no-scale  skip the scale figures (bench/scale.ts: concurrency sweep, 50 loaded models; and,
  *             without --quick, bench/verify-load.ts on a 1 GiB file)
  */
+import { readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -288,9 +289,36 @@ function printProfiles(profiles: readonly StageProfile[]): void {
   }
 }
 
+/**
+ * The machine's CPU time so far from /proc/stat (Linux), in clock ticks: all of it and the part
+ * the hypervisor ran other guests in (steal). Undefined where /proc/stat cannot be read.
+ */
+function cpuTimes(): { total: number; steal: number } | undefined {
+  try {
+    const fields = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]?.trim().split(/\s+/) ?? [];
+    const ticks = fields.slice(1, 9).map(Number);
+    if (fields[0] !== 'cpu' || ticks.length < 8 || ticks.some((t) => !Number.isFinite(t))) {
+      return undefined;
+    }
+    return { total: ticks.reduce((a, b) => a + b, 0), steal: ticks[7] ?? 0 };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Percent of the machine's CPU time stolen by the hypervisor between two readings. */
+function stealPercent(
+  start: ReturnType<typeof cpuTimes>,
+  end: ReturnType<typeof cpuTimes>,
+): number | undefined {
+  if (start === undefined || end === undefined || end.total <= start.total) return undefined;
+  return Number(((100 * (end.steal - start.steal)) / (end.total - start.total)).toFixed(1));
+}
+
 async function main(): Promise<void> {
   const started = new Date();
   const loadStart = loadavg();
+  const cpuStart = cpuTimes();
   const work = await mkdtemp(join(tmpdir(), 'bastion-bench-'));
   const closers: (() => Promise<void>)[] = [];
   try {
@@ -518,6 +546,7 @@ async function main(): Promise<void> {
       node: process.version,
       loadavgStart: loadStart.map((x) => Number(x.toFixed(2))),
       loadavgEnd: loadEnd.map((x) => Number(x.toFixed(2))),
+      stealPercent: stealPercent(cpuStart, cpuTimes()),
     };
 
     process.stdout.write(`\n${table}\n\n`);
@@ -607,7 +636,14 @@ ${profileMarkdown(profiles.map((p) => p.summary))}
 
 function markdown(report: {
   started: Date;
-  host: { cpus: number; cpu: string; node: string; loadavgStart: number[]; loadavgEnd: number[] };
+  host: {
+    cpus: number;
+    cpu: string;
+    node: string;
+    loadavgStart: number[];
+    loadavgEnd: number[];
+    stealPercent: number | undefined;
+  };
   rows: ReturnType<typeof scenarioRows>;
   health: HealthFigure[];
   goals: GoalCheck[];
@@ -618,8 +654,8 @@ function markdown(report: {
   const { host } = report;
   return `# Bastion bench — ${report.started.toISOString()}${quick ? ' (quick)' : ''}
 
-Host: ${host.cpus} × ${host.cpu}, Node ${host.node}; load average at start ${host.loadavgStart.join(' / ')}, at end ${host.loadavgEnd.join(' / ')}
-(the bench shares the machine with whatever else ran meanwhile).
+Host: ${host.cpus} × ${host.cpu}, Node ${host.node}; load average at start ${host.loadavgStart.join(' / ')}, at end ${host.loadavgEnd.join(' / ')}; CPU time stolen by the hypervisor during the run: ${host.stealPercent === undefined ? 'unknown' : `${String(host.stealPercent)} %`}
+(the bench shares the machine with whatever else ran meanwhile; on a VM, steal is time other guests had the cores).
 
 Plan: ${plan.rounds} round(s) of ${plan.durationSec} s per target after a ${plan.warmupSec} s warm-up each, targets
 alternating order between rounds; figures are medians over rounds, (min–max) of c's throughput.
