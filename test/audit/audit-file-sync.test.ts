@@ -39,6 +39,14 @@ async function recordSyncs(t: TestContext, scratch: string): Promise<SyncCall[]>
   return calls;
 }
 
+/** An empty audit file that already exists, with the syncs made from here on recorded. */
+async function existingLog(t: TestContext): Promise<{ path: string; calls: SyncCall[] }> {
+  const d = await dir(t);
+  const path = join(d, 'audit.log');
+  await writeFile(path, '');
+  return { path, calls: await recordSyncs(t, d) };
+}
+
 const line = (n: number): Buffer => Buffer.from(`{"seq":${n}}\n`);
 
 /** One whole batch, as the writer makes it: written, then committed (nothing left to cut back). */
@@ -72,10 +80,7 @@ void describe('audit file: syncs', () => {
   });
 
   void it('an existing file, even an empty one, is not "created"', async (t) => {
-    const d = await dir(t);
-    const path = join(d, 'audit.log');
-    await writeFile(path, '');
-    const calls = await recordSyncs(t, d);
+    const { path, calls } = await existingLog(t);
     const file = new AuditFile(path, 0o600);
     await file.open();
     assert.equal(calls.length, 0);
@@ -83,10 +88,7 @@ void describe('audit file: syncs', () => {
   });
 
   void it('interval mode (the default): datasync() is an fdatasync of the file', async (t) => {
-    const d = await dir(t);
-    const path = join(d, 'audit.log');
-    await writeFile(path, '');
-    const calls = await recordSyncs(t, d);
+    const { path, calls } = await existingLog(t);
     const file = new AuditFile(path, 0o600);
     await batch(file, 1);
     assert.equal(calls.length, 0, 'a write alone syncs nothing');
@@ -98,10 +100,7 @@ void describe('audit file: syncs', () => {
   });
 
   void it('durable writes (O_DSYNC): datasync() only counts, no system call', async (t) => {
-    const d = await dir(t);
-    const path = join(d, 'audit.log');
-    await writeFile(path, '');
-    const calls = await recordSyncs(t, d);
+    const { path, calls } = await existingLog(t);
     const file = new AuditFile(path, 0o600, true);
     await batch(file, 1);
     await batch(file, 2);
@@ -132,10 +131,7 @@ void describe('audit file: syncs', () => {
   });
 
   void it('rotating fdatasyncs the full file, then fsyncs the folder for the rename and the new file', async (t) => {
-    const d = await dir(t);
-    const path = join(d, 'audit.log');
-    await writeFile(path, '');
-    const calls = await recordSyncs(t, d);
+    const { path, calls } = await existingLog(t);
     const file = new AuditFile(path, 0o600, true);
     await batch(file, 1);
     const oldFd = (await file.open()).fd;
