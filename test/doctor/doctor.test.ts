@@ -27,6 +27,17 @@ interface Case {
 
 const ok = (f: DoctorFixture) => Promise.resolve(f.config());
 const randomSecret = () => randomBytes(48).toString('base64');
+/**
+ * `length` random bytes that a secret file keeps whole: the gateway trims surrounding white space
+ * from a secret file, so a raw key starting or ending with such a byte (about 5 % of draws) would
+ * lose it and be too short.
+ */
+function randomKeyBytes(length: number): Buffer {
+  for (;;) {
+    const bytes = randomBytes(length);
+    if (bytes.toString('latin1').trim().length === length) return bytes;
+  }
+}
 const hs = async (f: DoctorFixture, secret: string | Uint8Array) =>
   f.config({
     auth: `auth:\n  issuer: https://issuer.test/\n  audience: bastion\n  algorithms: [HS256]\n  hsSecretFile: ${JSON.stringify(await f.secret('hs.key', secret))}`,
@@ -81,7 +92,7 @@ const cases: Case[] = [
   {
     id: 'high:hs-secret-weak',
     bad: (f) => hs(f, 'ab'.repeat(24)),
-    good: (f) => hs(f, randomBytes(32)),
+    good: (f) => hs(f, randomKeyBytes(32)),
   },
   {
     id: 'high:hs-secret-weak',
